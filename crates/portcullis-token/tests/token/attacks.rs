@@ -212,6 +212,16 @@ fn header_attacks_on_an_eddsa_ring() {
             invalid(InvalidReason::Malformed),
         ),
         (
+            "invalid UTF-8 in an unknown header member",
+            {
+                let mut raw = header.to_string().into_bytes();
+                raw.pop();
+                raw.extend_from_slice(b",\"x\":\"\xff\"}");
+                forge_raw(&raw, body.to_string().as_bytes(), Forger::Key(&key))
+            },
+            invalid(InvalidReason::Malformed),
+        ),
+        (
             "four segments",
             format!("{valid}.AAAA"),
             invalid(InvalidReason::Malformed),
@@ -345,6 +355,12 @@ fn claim_rules() {
             invalid(InvalidReason::MalformedClaims),
         ),
         (
+            "invalid UTF-8 in an unknown member (found by fuzzing)".into(),
+            Value::Null,
+            NOW,
+            invalid(InvalidReason::MalformedClaims),
+        ),
+        (
             "claims not an object".into(),
             json!([1, 2]),
             NOW,
@@ -397,6 +413,11 @@ fn claim_rules() {
                 raw.as_bytes(),
                 Forger::Hmac(secret),
             )
+        } else if name.starts_with("invalid UTF-8") {
+            let mut raw = body.to_string().into_bytes();
+            raw.pop();
+            raw.extend_from_slice(b",\"x\":[\"u\xb6\"]}");
+            forge_raw(header.to_string().as_bytes(), &raw, Forger::Hmac(secret))
         } else {
             token(body)
         };
