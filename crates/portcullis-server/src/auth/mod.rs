@@ -1,0 +1,378 @@
+//! The domain: accounts, passwords, sessions, token issuing and checking.
+//! Nothing here knows HTTP; [`AuthError`] says what went wrong in domain
+//! terms and `http::error` maps it to a status and code.
+
+pub mod keys;
+pub mod password;
+pub mod secrets;
+pub mod validate;
+
+use std::time::Duration;
+
+use portcullis_token::{Audience, Claims, Validator, VerifyError};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use self::keys::Keys;
+use self::password::{PasswordError, Passwords};
+use self::secrets::TokenHasher;
+use self::validate::ValidationError;
+use crate::config::{Config, Registration};
+use crate::store::{NewRefreshToken, NewSession, Store, StoreError, UserRecord};
+
+/// Label of the refresh-token lookup hash key (never used for anything else).
+pub const REFRESH_LOOKUP_LABEL: &[u8] = b"refresh-token-lookup";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error("{0}")]
+    WeakPassword(&'static str),
+    #[error("an account with this email already exists")]
+    UserExists,
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("invalid token")]
+    InvalidToken,
+    #[error("token expired")]
+    TokenExpired,
+    #[error("token revoked")]
+    TokenRevoked,
+    /// A dependency did not answer, or the hashing queue is full.
+    #[error("service temporarily unavailable")]
+    Unavailable,
+}
+
+impl From<ValidationError> for AuthError {
+    fn from(e: ValidationError) -> Self {
+        match e {
+            ValidationError::Invalid(why) => Self::Invalid(why),
+            ValidationError::WeakPassword(why) => Self::WeakPassword(why),
+        }
+    }
+}
+
+impl From<StoreError> for AuthError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store failure");
+        Self::Unavailable
+    }
+}
+
+impl From<PasswordError> for AuthError {
+    fn from(e: PasswordError) -> Self {
+        if let PasswordError::Internal(reason) = &e {
+            tracing::error!(%reason, "password hashing failure");
+        }
+        Self::Unavailable
+    }
+}
+
+/// The user as clients see it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub email_verified: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<&UserRecord> for User {
+    fn from(r: &UserRecord) -> Self {
+        Self {
+            id: r.id,
+            email: r.email.clone(),
+            name: r.name.clone(),
+            roles: r.roles.clone(),
+            email_verified: r.email_verified,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+}
+
+/// Where a request came from, recorded on sessions and audit events.
+#[derive(Debug, Clone, Default)]
+pub struct ClientContext {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Debug never shows the password.
+pub struct RegisterInput<'a> {
+    pub email: &'a str,
+    pub password: &'a str,
+    pub name: &'a str,
+}
+
+pub struct LoginInput<'a> {
+    pub email: &'a str,
+    pub password: &'a str,
+    pub device_name: Option<&'a str>,
+}
+
+impl std::fmt::Debug for RegisterInput<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisterInput")
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for LoginInput<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginInput")
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+pub struct Auth<S> {
+    pub store: S,
+    pub keys: Keys,
+    pub passwords: Passwords,
+    refresh_hasher: TokenHasher,
+    validator: Validator,
+    issuer: String,
+    audience: String,
+    access_ttl: Duration,
+    refresh_ttl: Duration,
+    session_max_lifetime: Duration,
+    registration: Registration,
+    registration_domains: Vec<String>,
+}
+
+impl<S> std::fmt::Debug for Auth<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+impl<S: Store> Auth<S> {
+    pub fn new(
+        config: &Config,
+        store: S,
+        keys: Keys,
+        passwords: Passwords,
+        refresh_hasher: TokenHasher,
+    ) -> Self {
+        Self {
+            store,
+            keys,
+            passwords,
+            refresh_hasher,
+            validator: Validator::new(&config.issuer, &config.audience),
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            access_ttl: config.access_ttl,
+            refresh_ttl: config.refresh_ttl,
+            session_max_lifetime: config.session_max_lifetime,
+            registration: config.registration,
+            registration_domains: config.registration_domains.clone(),
+        }
+    }
+
+    pub fn access_ttl(&self) -> Duration {
+        self.access_ttl
+    }
+
+    /// Creates an account (no session); used by register and `user create`.
+    pub async fn create_user(
+        &self,
+        email: &str,
+        password: &str,
+        name: &str,
+        roles: Vec<String>,
+    ) -> Result<UserRecord, AuthError> {
+        let email = validate::normalize_email(email)?;
+        let name = validate::normalize_name(name)?;
+        validate::check_password(password)?;
+        validate::check_roles(&roles)?;
+        // Cheap check first so a taken address costs no hash; the insert
+        // still catches the race.
+        if self.store.user_by_email(&email).await?.is_some() {
+            return Err(AuthError::UserExists);
+        }
+        let hash = self.passwords.hash(password).await?;
+        let at = now();
+        let user = UserRecord {
+            id: Uuid::now_v7(),
+            email,
+            name,
+            password_hash: Some(hash),
+            roles,
+            email_verified: false,
+            disabled: false,
+            created_at: at,
+            updated_at: at,
+        };
+        match self.store.create_user(&user).await {
+            Ok(()) => Ok(user),
+            Err(StoreError::Conflict(_)) => Err(AuthError::UserExists),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn register(
+        &self,
+        input: RegisterInput<'_>,
+        client: &ClientContext,
+    ) -> Result<(User, TokenPair), AuthError> {
+        if self.registration != Registration::Open {
+            return Err(AuthError::Forbidden("registration is closed"));
+        }
+        if !self.registration_domains.is_empty() {
+            let email = validate::normalize_email(input.email)?;
+            let domain = email.rsplit('@').next().unwrap_or_default();
+            if !self.registration_domains.iter().any(|d| d == domain) {
+                return Err(AuthError::Forbidden(
+                    "registration is not open to this email domain",
+                ));
+            }
+        }
+        let user = self
+            .create_user(input.email, input.password, input.name, vec!["user".into()])
+            .await?;
+        tracing::info!(target: "audit", event = "register", user_id = %user.id, ip = client.ip.as_deref());
+        let tokens = self.open_session(&user, None, client).await?;
+        Ok((User::from(&user), tokens))
+    }
+
+    pub async fn login(
+        &self,
+        input: LoginInput<'_>,
+        client: &ClientContext,
+    ) -> Result<(User, TokenPair), AuthError> {
+        // Login does not validate the format: a malformed address simply
+        // matches no account, and still costs one hash.
+        let email = input.email.trim().to_lowercase();
+        let user = self.store.user_by_email(&email).await?;
+        let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
+        let verdict = self.passwords.verify(input.password, stored).await?;
+        let user = match user {
+            Some(user) if verdict.matches => user,
+            found => {
+                tracing::info!(target: "audit", event = "login_failed", user_id = found.map(|u| u.id.to_string()), ip = client.ip.as_deref());
+                return Err(AuthError::InvalidCredentials);
+            }
+        };
+        if user.disabled {
+            tracing::info!(target: "audit", event = "login_refused_disabled", user_id = %user.id, ip = client.ip.as_deref());
+            return Err(AuthError::Forbidden("this account is disabled"));
+        }
+        if verdict.needs_rehash {
+            let hash = self.passwords.hash(input.password).await?;
+            self.store.set_password_hash(user.id, &hash, now()).await?;
+            tracing::info!(target: "audit", event = "password_rehashed", user_id = %user.id);
+        }
+        let tokens = self.open_session(&user, input.device_name, client).await?;
+        tracing::info!(target: "audit", event = "login", user_id = %user.id, ip = client.ip.as_deref());
+        Ok((User::from(&user), tokens))
+    }
+
+    async fn open_session(
+        &self,
+        user: &UserRecord,
+        device_name: Option<&str>,
+        client: &ClientContext,
+    ) -> Result<TokenPair, AuthError> {
+        let at = now();
+        let session = NewSession {
+            id: Uuid::new_v4(),
+            user_id: user.id,
+            device_name: device_name.map(|d| d.trim().chars().take(100).collect()),
+            user_agent: client
+                .user_agent
+                .as_ref()
+                .map(|ua| ua.chars().take(512).collect()),
+            ip: client.ip.clone(),
+            created_at: at,
+            expires_at: at + self.session_max_lifetime,
+        };
+        let refresh_token = secrets::random_token().map_err(|_| AuthError::Unavailable)?;
+        let refresh = NewRefreshToken {
+            hash: self.refresh_hasher.hash(&refresh_token),
+            issued_at: at,
+            expires_at: (at + self.refresh_ttl).min(session.expires_at),
+        };
+        let access_token = self.issue_access_token(user, session.id, at)?;
+        self.store.create_session(&session, &refresh).await?;
+        Ok(TokenPair {
+            access_token,
+            refresh_token,
+            token_type: "Bearer",
+            expires_in: self.access_ttl.as_secs(),
+        })
+    }
+
+    fn issue_access_token(
+        &self,
+        user: &UserRecord,
+        session_id: Uuid,
+        at: OffsetDateTime,
+    ) -> Result<String, AuthError> {
+        let iat = at.unix_timestamp();
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            sub: user.id.to_string(),
+            aud: Audience::One(self.audience.clone()),
+            exp: iat + i64::try_from(self.access_ttl.as_secs()).unwrap_or(i64::MAX / 2),
+            iat,
+            nbf: Some(iat),
+            jti: Uuid::new_v4().to_string(),
+            sid: session_id.to_string(),
+            email: user.email.clone(),
+            name: user.name.clone(),
+            roles: user.roles.clone(),
+        };
+        self.keys.sign(&claims).map_err(|e| {
+            tracing::error!(error = %e, "signing failed");
+            AuthError::Unavailable
+        })
+    }
+
+    /// Verifies an access token (signature, claims, expiry).
+    pub fn authenticate(&self, token: &str) -> Result<Claims, AuthError> {
+        match self
+            .keys
+            .verify(token, &self.validator, now().unix_timestamp())
+        {
+            Ok(claims) => Ok(claims),
+            Err(VerifyError::Expired(_)) => Err(AuthError::TokenExpired),
+            Err(VerifyError::Invalid(reason)) => {
+                tracing::debug!(%reason, "token refused");
+                Err(AuthError::InvalidToken)
+            }
+        }
+    }
+
+    /// The token's user, read from the store: a validly signed token whose
+    /// user never existed is `InvalidToken`; a disabled one is revoked.
+    pub async fn current_user(&self, claims: &Claims) -> Result<User, AuthError> {
+        let id: Uuid = claims.sub.parse().map_err(|_| AuthError::InvalidToken)?;
+        match self.store.user_by_id(id).await? {
+            None => Err(AuthError::InvalidToken),
+            Some(user) if user.disabled => Err(AuthError::TokenRevoked),
+            Some(user) => Ok(User::from(&user)),
+        }
+    }
+}

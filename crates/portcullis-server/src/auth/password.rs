@@ -1,0 +1,275 @@
+//! Password hashing: argon2id (OWASP minimum parameters) on the blocking
+//! pool, at most one hash per core at a time and a bounded queue behind
+//! them, so a login flood is refused with 503 instead of stalling every
+//! other request. bcrypt hashes imported from a Go system verify and are
+//! flagged for re-hashing.
+
+use std::sync::Arc;
+
+use argon2::{Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier};
+use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// More hashes are waiting than `HASH_QUEUE_LIMIT` allows.
+    #[error("the password hashing queue is full")]
+    Busy,
+    #[error("password hashing failed: {0}")]
+    Internal(String),
+}
+
+/// The outcome of checking a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub matches: bool,
+    /// The stored hash is bcrypt or uses older argon2 parameters: store a
+    /// fresh argon2id hash now that the password is known.
+    pub needs_rehash: bool,
+}
+
+pub struct Passwords {
+    running: Arc<Semaphore>,
+    admitted: Arc<Semaphore>,
+    /// A hash of a random password, verified against when an e-mail matches
+    /// no account so that the response takes the same time.
+    dummy: Arc<str>,
+}
+
+impl std::fmt::Debug for Passwords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Passwords")
+            .field("free_workers", &self.running.available_permits())
+            .finish_non_exhaustive()
+    }
+}
+
+fn argon2() -> Argon2<'static> {
+    Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        Params::default(),
+    )
+}
+
+impl Passwords {
+    /// `workers` hashes run at once (the cores); `queue_limit` more may wait.
+    pub fn new(workers: usize, queue_limit: usize) -> Result<Self, PasswordError> {
+        let workers = workers.max(1);
+        let mut random = Zeroizing::new([0u8; 24]);
+        aws_lc_rs::rand::fill(random.as_mut())
+            .map_err(|_| PasswordError::Internal("random generator failed".into()))?;
+        let dummy = hash_now(random.as_ref())?;
+        Ok(Self {
+            running: Arc::new(Semaphore::new(workers)),
+            admitted: Arc::new(Semaphore::new(workers + queue_limit)),
+            dummy: dummy.into(),
+        })
+    }
+
+    /// Hashes a new password into a PHC string.
+    pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
+        let password = Zeroizing::new(password.as_bytes().to_vec());
+        self.run(move || hash_now(&password)).await?
+    }
+
+    /// Checks `password` against `stored`; `None` (no such account, or no
+    /// password set) verifies against the dummy hash and never matches.
+    pub async fn verify(
+        &self,
+        password: &str,
+        stored: Option<&str>,
+    ) -> Result<Verdict, PasswordError> {
+        let password = Zeroizing::new(password.as_bytes().to_vec());
+        let (hash, real): (Arc<str>, bool) = match stored {
+            Some(s) => (s.into(), true),
+            None => (self.dummy.clone(), false),
+        };
+        let verdict = self.run(move || verify_now(&password, &hash)).await?;
+        Ok(Verdict {
+            matches: verdict.matches && real,
+            needs_rehash: verdict.needs_rehash && real,
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        let admitted = self
+            .admitted
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| PasswordError::Busy)?;
+        let running = self
+            .running
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| PasswordError::Internal("hashing pool closed".into()))?;
+        let result = tokio::task::spawn_blocking(move || {
+            let result = work();
+            drop((running, admitted));
+            result
+        })
+        .await
+        .map_err(|e| PasswordError::Internal(e.to_string()))?;
+        Ok(result)
+    }
+}
+
+fn hash_now(password: &[u8]) -> Result<String, PasswordError> {
+    argon2()
+        .hash_password(password)
+        .map(|h| h.to_string())
+        .map_err(|e| PasswordError::Internal(e.to_string()))
+}
+
+fn verify_now(password: &[u8], stored: &str) -> Verdict {
+    const NO: Verdict = Verdict {
+        matches: false,
+        needs_rehash: false,
+    };
+    if is_bcrypt(stored) {
+        // Like Go's bcrypt: only the first 72 bytes count. A match is
+        // re-hashed to argon2id at once, ending the truncation.
+        let matches = bcrypt::verify(password, stored).unwrap_or(false);
+        return Verdict {
+            matches,
+            needs_rehash: matches,
+        };
+    }
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return NO;
+    };
+    let matches = argon2().verify_password(password, &parsed).is_ok();
+    let current = Params::default();
+    let outdated = parsed.algorithm.as_str() != "argon2id"
+        || Params::try_from(&parsed).map_or(true, |p| {
+            p.m_cost() != current.m_cost()
+                || p.t_cost() != current.t_cost()
+                || p.p_cost() != current.p_cost()
+        });
+    Verdict {
+        matches,
+        needs_rehash: matches && outdated,
+    }
+}
+
+fn is_bcrypt(stored: &str) -> bool {
+    ["$2a$", "$2b$", "$2x$", "$2y$"]
+        .iter()
+        .any(|prefix| stored.starts_with(prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn argon2id_round_trip() {
+        let passwords = Passwords::new(2, 4).expect("init");
+        let hash = passwords.hash("correct horse").await.expect("hash");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        let ok = passwords
+            .verify("correct horse", Some(&hash))
+            .await
+            .expect("verify");
+        assert_eq!(
+            ok,
+            Verdict {
+                matches: true,
+                needs_rehash: false
+            }
+        );
+        let bad = passwords
+            .verify("wrong horse", Some(&hash))
+            .await
+            .expect("verify");
+        assert!(!bad.matches);
+        let none = passwords
+            .verify("correct horse", None)
+            .await
+            .expect("verify");
+        assert!(!none.matches, "the dummy hash never matches");
+    }
+
+    #[tokio::test]
+    async fn go_bcrypt_hashes_verify_and_ask_for_rehash() {
+        let passwords = Passwords::new(2, 4).expect("init");
+        // Go's bcrypt.GenerateFromPassword emits $2a$; cost 4 keeps the test fast.
+        let stored = bcrypt::hash("hunter22", 4)
+            .expect("bcrypt")
+            .replacen("$2b$", "$2a$", 1);
+        let ok = passwords
+            .verify("hunter22", Some(&stored))
+            .await
+            .expect("verify");
+        assert_eq!(
+            ok,
+            Verdict {
+                matches: true,
+                needs_rehash: true
+            }
+        );
+        let y = stored.replacen("$2a$", "$2y$", 1);
+        assert!(
+            passwords
+                .verify("hunter22", Some(&y))
+                .await
+                .expect("verify")
+                .matches
+        );
+        assert!(
+            !passwords
+                .verify("hunter2", Some(&stored))
+                .await
+                .expect("verify")
+                .matches
+        );
+    }
+
+    #[tokio::test]
+    async fn older_argon2_parameters_ask_for_rehash() {
+        let passwords = Passwords::new(1, 1).expect("init");
+        let weak = Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            Params::new(8192, 1, 1, None).expect("params"),
+        )
+        .hash_password(b"pw-12345")
+        .expect("hash")
+        .to_string();
+        let verdict = passwords
+            .verify("pw-12345", Some(&weak))
+            .await
+            .expect("verify");
+        assert_eq!(
+            verdict,
+            Verdict {
+                matches: true,
+                needs_rehash: true
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_refused_not_waited_on() {
+        let passwords = Arc::new(Passwords::new(1, 0).expect("init"));
+        let busy = passwords.clone();
+        let first = tokio::spawn(async move { busy.hash("first password").await });
+        // Give the first hash time to take the only slot.
+        while passwords.admitted.available_permits() != 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(
+            passwords.hash("second").await,
+            Err(PasswordError::Busy)
+        ));
+        assert!(first.await.expect("join").is_ok());
+        assert!(passwords.hash("third").await.is_ok(), "capacity comes back");
+    }
+}

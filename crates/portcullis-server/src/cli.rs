@@ -1,0 +1,140 @@
+//! `portcullis serve | migrate | user create | keys list`. Every subcommand
+//! reads the same settings from the environment.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::config::Config;
+use crate::{app, auth, telemetry};
+
+#[derive(Parser, Debug)]
+#[command(name = "portcullis", version, about = "JWT authentication server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Inspect signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Create an account (the way to make the first admin).
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+        /// Display name; defaults to the part of the e-mail before the @.
+        #[arg(long)]
+        name: Option<String>,
+        /// An extra role besides `user`, e.g. `admin`; may be repeated.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// One key a line: kid, alg, state, created, signing from, retire after.
+    List,
+}
+
+pub fn run() -> ExitCode {
+    // One crypto provider for every rustls user in the process (STACK.md).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let cli = Cli::parse();
+    let config = match Config::from_process_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("portcullis: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("portcullis: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command.unwrap_or(Command::Serve), config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("portcullis: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => app::serve(config).await,
+        Command::Migrate => {
+            app::open_store(&config).await?.close().await;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::User(UserCommand::Create {
+            email,
+            password,
+            name,
+            roles,
+        }) => {
+            let auth = app::build_auth(&config).await?;
+            let name = name.unwrap_or_else(|| {
+                email
+                    .trim()
+                    .split('@')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            });
+            let mut all_roles = vec!["user".to_owned()];
+            all_roles.extend(roles.into_iter().filter(|r| r != "user"));
+            let user = auth
+                .create_user(&email, &password, &name, all_roles)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}\t{}\t{}", user.id, user.email, user.roles.join(","));
+            auth.store.close().await;
+            Ok(())
+        }
+        Command::Keys(KeysCommand::List) => {
+            let store = app::open_store(&config).await?;
+            let keys = auth::keys::list(&store, OffsetDateTime::now_utc()).await?;
+            let date = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+            for key in keys {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    key.kid,
+                    key.alg,
+                    key.state,
+                    date(key.created_at),
+                    date(key.signing_from),
+                    key.retire_after.map(date).unwrap_or_else(|| "-".into()),
+                );
+            }
+            store.close().await;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! Settings from the environment (API.md, Process interface) → a validated
+//! [`Config`]. A bad or weak setting stops the process at start with a
+//! message naming the variable, rather than surfacing later as odd behaviour.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use portcullis_token::Algorithm;
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+
+/// A setting that cannot be used, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+fn bad(variable: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
+}
+
+/// How access tokens are signed.
+#[derive(Debug)]
+pub enum SigningConfig {
+    /// Asymmetric keys generated and kept (encrypted) in the database.
+    Stored(Algorithm),
+    /// HS256 under `JWT_SECRET`, never stored; `previous` still verifies.
+    Secret {
+        current: SecretBox<Vec<u8>>,
+        previous: Option<SecretBox<Vec<u8>>>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    Open,
+    Closed,
+    Invite,
+}
+
+#[derive(Debug)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub bind: IpAddr,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub public_url: String,
+    pub issuer: String,
+    pub audience: String,
+    pub signing: SigningConfig,
+    /// Base64 of 32 bytes; `None` means "use or create `$DATA_DIR/master.key`".
+    pub master_key: Option<SecretString>,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub refresh_grace: Duration,
+    pub session_max_lifetime: Duration,
+    pub session_idle_timeout: Duration,
+    pub request_timeout: Duration,
+    pub hash_queue_limit: usize,
+    pub registration: Registration,
+    pub registration_domains: Vec<String>,
+    pub tls: Option<TlsConfig>,
+    pub log_format: LogFormat,
+}
+
+/// Reads variables through `lookup`, so tests need not touch the process
+/// environment.
+#[allow(missing_debug_implementations)]
+pub struct Env<F: Fn(&str) -> Option<String>>(pub F);
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// A set, non-empty value.
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.is_empty())
+    }
+
+    /// A secret from `NAME`, or from the file named by `NAME_FILE` (one
+    /// trailing newline stripped, as editors add one).
+    fn secret(
+        &self,
+        name: &'static str,
+        file_var: &'static str,
+    ) -> Result<Option<String>, ConfigError> {
+        match (self.get(name), self.get(file_var)) {
+            (Some(_), Some(_)) => Err(bad(
+                name,
+                format!("set either {name} or {file_var}, not both"),
+            )),
+            (Some(v), None) => Ok(Some(v)),
+            (None, Some(path)) => {
+                let mut text = std::fs::read_to_string(&path)
+                    .map_err(|e| bad(file_var, format!("cannot read {path}: {e}")))?;
+                if text.ends_with('\n') {
+                    text.pop();
+                    if text.ends_with('\r') {
+                        text.pop();
+                    }
+                }
+                Ok(Some(text))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn duration(&self, name: &'static str, default: &str) -> Result<Duration, ConfigError> {
+        let text = self.get(name).unwrap_or_else(|| default.to_owned());
+        let parsed = match text.parse::<u64>() {
+            Ok(seconds) => Duration::from_secs(seconds),
+            Err(_) => humantime::parse_duration(&text).map_err(|e| {
+                bad(
+                    name,
+                    format!("{text:?} is not a duration like 15m or 900 ({e})"),
+                )
+            })?,
+        };
+        if parsed.is_zero() {
+            return Err(bad(name, "must be greater than zero"));
+        }
+        Ok(parsed)
+    }
+
+    fn parse<T: std::str::FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(text) => text
+                .parse()
+                .map_err(|e| bad(name, format!("{text:?} is not valid: {e}"))),
+        }
+    }
+
+    fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name).as_deref() {
+            None => Ok(default),
+            Some("true" | "1" | "yes") => Ok(true),
+            Some("false" | "0" | "no") => Ok(false),
+            Some(other) => Err(bad(name, format!("{other:?} is not true or false"))),
+        }
+    }
+}
+
+impl Config {
+    /// The configuration of this process, from its environment.
+    pub fn from_process_env() -> Result<Self, ConfigError> {
+        Self::from_env(&Env(|name: &str| std::env::var(name).ok()))
+    }
+
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let port = env.parse("PORT", 8080u16)?;
+        let public_url = match env.get("PUBLIC_URL") {
+            None => format!("http://localhost:{port}"),
+            Some(url) => validate_public_url(&url)?,
+        };
+        // PostgreSQL arrives with the scale-out work; until then a set
+        // DATABASE_URL must not be silently ignored.
+        if env.get("DATABASE_URL").is_some() {
+            return Err(bad(
+                "DATABASE_URL",
+                "PostgreSQL is not supported by this build yet; unset DATABASE_URL to use the embedded SQLite database in DATA_DIR",
+            ));
+        }
+        let tls = match (env.get("TLS_CERT"), env.get("TLS_KEY")) {
+            (Some(cert), Some(key)) => Some(TlsConfig {
+                cert: cert.into(),
+                key: key.into(),
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(bad("TLS_KEY", "TLS_CERT is set, so TLS_KEY must be too"));
+            }
+            (None, Some(_)) => {
+                return Err(bad("TLS_CERT", "TLS_KEY is set, so TLS_CERT must be too"));
+            }
+        };
+        let config = Self {
+            bind: env.parse("BIND", IpAddr::from([0, 0, 0, 0]))?,
+            port,
+            data_dir: env
+                .get("DATA_DIR")
+                .unwrap_or_else(|| "./data".into())
+                .into(),
+            public_url,
+            issuer: env.get("JWT_ISSUER").unwrap_or_else(|| "portcullis".into()),
+            audience: env
+                .get("JWT_AUDIENCE")
+                .unwrap_or_else(|| "portcullis".into()),
+            signing: signing(env)?,
+            master_key: master_key(env)?,
+            access_ttl: env.duration("JWT_EXPIRATION", "15m")?,
+            refresh_ttl: env.duration("REFRESH_TOKEN_EXPIRATION", "168h")?,
+            refresh_grace: env.duration("REFRESH_GRACE", "10s")?,
+            session_max_lifetime: env.duration("SESSION_MAX_LIFETIME", "30d")?,
+            session_idle_timeout: env.duration("SESSION_IDLE_TIMEOUT", "168h")?,
+            request_timeout: env.duration("REQUEST_TIMEOUT", "10s")?,
+            hash_queue_limit: env.parse("HASH_QUEUE_LIMIT", 64usize)?,
+            registration: match env.get("REGISTRATION").as_deref() {
+                None | Some("open") => Registration::Open,
+                Some("closed") => Registration::Closed,
+                Some("invite") => Registration::Invite,
+                Some(other) => {
+                    return Err(bad(
+                        "REGISTRATION",
+                        format!("{other:?} is not open, closed or invite"),
+                    ));
+                }
+            },
+            registration_domains: env
+                .get("REGISTRATION_DOMAINS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|d| d.trim().trim_start_matches('@').to_lowercase())
+                        .filter(|d| !d.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            tls,
+            log_format: match env.get("LOG_FORMAT").as_deref() {
+                None | Some("text") => LogFormat::Text,
+                Some("json") => LogFormat::Json,
+                Some(other) => {
+                    return Err(bad("LOG_FORMAT", format!("{other:?} is not text or json")));
+                }
+            },
+        };
+        // Accepted now so a deployment's environment keeps working; applied by
+        // the features that read them.
+        env.flag("COOKIE_SECURE", true)?;
+        env.flag("REQUIRE_EMAIL_VERIFICATION", false)?;
+        if config.access_ttl > config.refresh_ttl {
+            return Err(bad(
+                "JWT_EXPIRATION",
+                "must not be longer than REFRESH_TOKEN_EXPIRATION",
+            ));
+        }
+        Ok(config)
+    }
+}
+
+fn validate_public_url(url: &str) -> Result<String, ConfigError> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| {
+            bad(
+                "PUBLIC_URL",
+                format!("{url:?} must start with http:// or https://"),
+            )
+        })?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || rest.contains(['?', '#', ' ']) {
+        return Err(bad(
+            "PUBLIC_URL",
+            format!("{url:?} is not an absolute URL without query or fragment"),
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+fn signing<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<SigningConfig, ConfigError> {
+    let secret = match env.secret("JWT_SECRET", "JWT_SECRET_FILE")? {
+        Some(s) => Some(s),
+        None => env.secret("JWT_SECRET_KEY", "JWT_SECRET_KEY_FILE")?,
+    };
+    let algorithm = env.get("JWT_ALGORITHM");
+    match (secret, algorithm) {
+        (Some(secret), algorithm) => {
+            if let Some(alg) = algorithm.filter(|a| a != "HS256") {
+                return Err(bad(
+                    "JWT_SECRET",
+                    format!(
+                        "is set, which selects HS256, but JWT_ALGORITHM is {alg}; unset one of them"
+                    ),
+                ));
+            }
+            let current = check_secret("JWT_SECRET", secret)?;
+            let previous = env
+                .secret("JWT_SECRET_PREVIOUS", "JWT_SECRET_PREVIOUS_FILE")?
+                .map(|p| check_secret("JWT_SECRET_PREVIOUS", p))
+                .transpose()?;
+            Ok(SigningConfig::Secret { current, previous })
+        }
+        (None, Some(alg)) => match alg.parse::<Algorithm>() {
+            Ok(Algorithm::HS256) => Err(bad(
+                "JWT_ALGORITHM",
+                "HS256 needs JWT_SECRET (at least 32 bytes)",
+            )),
+            Ok(alg) => Ok(SigningConfig::Stored(alg)),
+            Err(e) => Err(bad("JWT_ALGORITHM", e.to_string())),
+        },
+        (None, None) => Ok(SigningConfig::Stored(Algorithm::EdDSA)),
+    }
+}
+
+fn check_secret(variable: &'static str, secret: String) -> Result<SecretBox<Vec<u8>>, ConfigError> {
+    let bytes = secret.into_bytes();
+    if bytes.len() < 32 {
+        return Err(bad(
+            variable,
+            format!("must be at least 32 bytes, got {}", bytes.len()),
+        ));
+    }
+    Ok(SecretBox::new(Box::new(bytes)))
+}
+
+fn master_key<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<Option<SecretString>, ConfigError> {
+    let Some(text) = env.secret("PORTCULLIS_MASTER_KEY", "PORTCULLIS_MASTER_KEY_FILE")? else {
+        return Ok(None);
+    };
+    let secret = SecretString::from(text);
+    crate::auth::secrets::MasterKey::from_base64(secret.expose_secret())
+        .map_err(|e| bad("PORTCULLIS_MASTER_KEY", e.to_string()))?;
+    Ok(Some(secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_env(&Env(move |name: &str| map.get(name).cloned()))
+    }
+
+    fn refused(vars: &[(&str, &str)]) -> &'static str {
+        match config(vars) {
+            Err(e) => e.variable,
+            Ok(_) => panic!("{vars:?} was accepted"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = config(&[]).expect("empty environment is valid");
+        assert_eq!(c.port, 8080);
+        assert_eq!(c.public_url, "http://localhost:8080");
+        assert_eq!(c.issuer, "portcullis");
+        assert_eq!(c.access_ttl, Duration::from_secs(900));
+        assert_eq!(c.refresh_ttl, Duration::from_secs(168 * 3600));
+        assert!(matches!(c.signing, SigningConfig::Stored(Algorithm::EdDSA)));
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn bad_settings_name_their_variable() {
+        assert_eq!(refused(&[("JWT_SECRET", "short")]), "JWT_SECRET");
+        assert_eq!(refused(&[("JWT_SECRET_KEY", "short")]), "JWT_SECRET");
+        assert_eq!(
+            refused(&[("JWT_SECRET", &"x".repeat(32)), ("JWT_ALGORITHM", "EdDSA")]),
+            "JWT_SECRET"
+        );
+        assert_eq!(refused(&[("JWT_ALGORITHM", "HS256")]), "JWT_ALGORITHM");
+        assert_eq!(refused(&[("JWT_ALGORITHM", "none")]), "JWT_ALGORITHM");
+        assert_eq!(refused(&[("JWT_EXPIRATION", "fifteen")]), "JWT_EXPIRATION");
+        assert_eq!(refused(&[("JWT_EXPIRATION", "0")]), "JWT_EXPIRATION");
+        assert_eq!(refused(&[("PORT", "99999")]), "PORT");
+        assert_eq!(refused(&[("BIND", "localhost:1")]), "BIND");
+        assert_eq!(refused(&[("PUBLIC_URL", "example.com")]), "PUBLIC_URL");
+        assert_eq!(
+            refused(&[("PORTCULLIS_MASTER_KEY", "c2hvcnQ=")]),
+            "PORTCULLIS_MASTER_KEY"
+        );
+        assert_eq!(refused(&[("TLS_CERT", "/tmp/c.pem")]), "TLS_KEY");
+        assert_eq!(refused(&[("LOG_FORMAT", "xml")]), "LOG_FORMAT");
+        assert_eq!(refused(&[("REGISTRATION", "maybe")]), "REGISTRATION");
+        assert_eq!(refused(&[("COOKIE_SECURE", "perhaps")]), "COOKIE_SECURE");
+        assert_eq!(refused(&[("DATABASE_URL", "mysql://x")]), "DATABASE_URL");
+        assert_eq!(
+            refused(&[
+                ("JWT_SECRET", &"x".repeat(32)),
+                ("JWT_SECRET_PREVIOUS", "short")
+            ]),
+            "JWT_SECRET_PREVIOUS"
+        );
+    }
+
+    #[test]
+    fn secrets_and_durations() {
+        let c =
+            config(&[("JWT_SECRET", &"s".repeat(32)), ("JWT_EXPIRATION", "90")]).expect("valid");
+        assert!(matches!(c.signing, SigningConfig::Secret { .. }));
+        assert_eq!(c.access_ttl, Duration::from_secs(90));
+        let dir = std::env::temp_dir().join(format!("portcullis-secret-{}", std::process::id()));
+        std::fs::write(&dir, format!("{}\n", "f".repeat(32))).expect("write");
+        let c = config(&[("JWT_SECRET_FILE", dir.to_str().expect("utf-8"))]).expect("valid");
+        match c.signing {
+            SigningConfig::Secret { current, .. } => assert_eq!(current.expose_secret().len(), 32),
+            other => panic!("{other:?}"),
+        }
+        let _ = std::fs::remove_file(dir);
+    }
+}

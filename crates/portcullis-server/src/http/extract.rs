@@ -1,0 +1,140 @@
+//! Request extractors: JSON bodies on the contract's terms, bearer
+//! authentication, and the client's address.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use portcullis_token::Claims;
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::auth::ClientContext;
+
+/// Bodies above this are refused with 413 (API.md).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// A JSON body: `application/json` only (415 otherwise), at most 64 KiB
+/// (413), and parsed into `T` (400 for malformed JSON or wrong types).
+/// Unknown fields are ignored, so they can never be applied.
+#[derive(Debug)]
+pub struct AppJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "request bodies must be application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "request bodies must be at most 64 KiB",
+                )
+            } else {
+                ApiError::invalid_request("the request body could not be read")
+            }
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(AppJson)
+            .map_err(|e| ApiError::invalid_request(json_error_message(&e)))
+    }
+}
+
+/// `application/json`, with parameters such as `; charset=utf-8` allowed.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Says what is wrong without echoing the input (it may hold a password).
+fn json_error_message(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Data => {
+            // serde's data errors name the field and the expected type
+            // ("missing field `email`", "invalid type: integer, expected a
+            // string"); only the value itself could carry input, and serde
+            // quotes values only for strings, which are cut off here.
+            let text = e.to_string();
+            let text = text.split(" at line ").next().unwrap_or(&text);
+            match text.split_once(": \"") {
+                Some((head, _)) => format!("invalid request body: {head}"),
+                None => format!("invalid request body: {text}"),
+            }
+        }
+        Category::Syntax | Category::Eof | Category::Io => {
+            "the request body is not valid JSON".into()
+        }
+    }
+}
+
+/// A request authenticated by a valid bearer access token.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Claims);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(&parts.headers)?;
+        Ok(Self(state.auth.authenticate(token)?))
+    }
+}
+
+/// The token of `Authorization: Bearer <token>`. No header, or an empty
+/// one, is `missing_token`; anything else unusable is `invalid_token`.
+fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next().filter(|v| !v.is_empty()) else {
+        return Err(ApiError::missing_token());
+    };
+    let invalid = || ApiError::from(crate::auth::AuthError::InvalidToken);
+    if values.next().is_some() {
+        return Err(invalid());
+    }
+    let text = value.to_str().map_err(|_| invalid())?;
+    let (scheme, token) = text.split_once(' ').ok_or_else(invalid)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(invalid());
+    }
+    Ok(token)
+}
+
+/// The client's address and user agent, for sessions and audit events.
+#[derive(Debug, Clone)]
+pub struct Client(pub ClientContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_canonical().to_string());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Self(ClientContext { ip, user_agent }))
+    }
+}
