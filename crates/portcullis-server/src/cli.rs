@@ -101,12 +101,8 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<()> {
         }) => {
             let auth = app::build_auth(&config).await?;
             let name = name.unwrap_or_else(|| {
-                email
-                    .trim()
-                    .split('@')
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned()
+                let email = email.trim().to_lowercase();
+                email.split('@').next().unwrap_or_default().to_owned()
             });
             let mut all_roles = vec!["user".to_owned()];
             all_roles.extend(roles.into_iter().filter(|r| r != "user"));

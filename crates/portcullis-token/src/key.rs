@@ -361,7 +361,11 @@ impl VerifyingKey {
             }
             _ => return Err(KeyError::UnsupportedJwk("unsupported kty or crv")),
         };
-        if jwk.alg.as_deref().is_some_and(|named| named != alg.as_str()) {
+        if jwk
+            .alg
+            .as_deref()
+            .is_some_and(|named| named != alg.as_str())
+        {
             return Err(KeyError::UnsupportedJwk("alg does not fit the key type"));
         }
         let kid = match &jwk.kid {

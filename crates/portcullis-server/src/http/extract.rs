@@ -26,14 +26,10 @@ pub struct AppJson<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
     type Rejection = ApiError;
 
+    /// Checks in the contract's order: size (413), media type (415), then
+    /// the JSON itself (400).
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !is_json(req.headers()) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "request bodies must be application/json",
-            ));
-        }
+        let json = is_json(req.headers());
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
@@ -45,6 +41,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
                 ApiError::invalid_request("the request body could not be read")
             }
         })?;
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "request bodies must be application/json",
+            ));
+        }
         serde_json::from_slice(&bytes)
             .map(AppJson)
             .map_err(|e| ApiError::invalid_request(json_error_message(&e)))

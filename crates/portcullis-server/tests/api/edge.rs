@@ -1,0 +1,111 @@
+//! The HTTP edge: media types, sizes, malformed bodies, unknown routes and
+//! methods, timeouts, headers. Nothing here may ever produce a 5xx.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, TestApp, assert_error};
+
+#[tokio::test]
+async fn unknown_routes_and_wrong_methods_are_json() {
+    let app = TestApp::spawn().await;
+    assert_error(app.get("/nope", None).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(app.get("/api/auth/login/extra", None).await, StatusCode::NOT_FOUND, "not_found").await;
+    let response = app.get("/api/auth/login", None).await;
+    let allow = response.headers().get("allow").cloned().expect("405 carries Allow");
+    assert!(allow.to_str().expect("ascii").contains("POST"));
+    assert_error(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    let response = app.client.delete(app.url("/api/profile")).send().await.expect("request");
+    assert_error(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+}
+
+#[tokio::test]
+async fn bodies_must_be_json_and_small() {
+    let app = TestApp::spawn().await;
+    let url = app.url("/api/auth/register");
+    let valid = json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}).to_string();
+    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data; boundary=x"), Some("application/jsonx")] {
+        let mut request = app.client.post(&url).body(valid.clone());
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        let response = request.send().await.expect("request");
+        assert_error(response, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+    }
+    let response = app
+        .client
+        .post(&url)
+        .header("content-type", "Application/JSON; charset=utf-8")
+        .body(valid)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::CREATED, "parameters and case are allowed");
+
+    let huge = json!({"email": "big@example.com", "password": PASSWORD, "name": "x".repeat(1024 * 1024)});
+    assert_error(app.post_json("/api/auth/register", &huge).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    // Size beats media type (API.md's order).
+    let response = app.client.post(&url).header("content-type", "text/plain").body("x".repeat(70 * 1024)).send().await.expect("request");
+    assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_400_never_5xx() {
+    let app = TestApp::spawn().await;
+    let bodies: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"{".to_vec(),
+        b"null".to_vec(),
+        b"[]".to_vec(),
+        b"\"string\"".to_vec(),
+        b"{\"email\": [1,2], \"password\": {}, \"name\": true}".to_vec(),
+        b"{\"email\": \"a@b.co\", \"password\": 12345678, \"name\": \"x\"}".to_vec(),
+        vec![0xff, 0xfe, 0x00, 0x7b],
+        b"{\"email\": \"a\\u0000@b.co\", \"password\": \"pw\\u0000pw\\u0000pw\", \"name\": \"\\u0000\"}".to_vec(),
+        b"{\"email\": \"\\ud800@b.co\", \"password\": \"x\", \"name\": \"x\"}".to_vec(),
+        format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
+    ];
+    for path in ["/api/auth/register", "/api/auth/login"] {
+        for body in &bodies {
+            let response = app
+                .client
+                .post(app.url(path))
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .expect("request");
+            let status = response.status();
+            assert!(status.is_client_error(), "{path} {:?} gave {status}", String::from_utf8_lossy(body));
+            let json: serde_json::Value = response.json().await.expect("JSON error body");
+            assert!(json["code"].is_string());
+        }
+    }
+}
+
+#[tokio::test]
+async fn security_headers_on_every_response() {
+    let app = TestApp::spawn().await;
+    for response in [
+        app.get("/healthz", None).await,
+        app.get("/nope", None).await,
+        app.get("/api/profile", None).await,
+        app.get("/.well-known/jwks.json", None).await,
+    ] {
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["referrer-policy"], "no-referrer");
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert!(headers.contains_key("x-request-id"));
+        assert!(!headers.contains_key("strict-transport-security"), "HSTS only over TLS");
+    }
+}
+
+#[tokio::test]
+async fn a_request_over_the_timeout_is_503_json() {
+    // Hashing one password takes far longer than 1 ms.
+    let app = TestApp::spawn_with(&[("REQUEST_TIMEOUT", "1ms")]).await;
+    let response = app.register("slow@example.com", PASSWORD, "Slow").await;
+    assert_error(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
+}

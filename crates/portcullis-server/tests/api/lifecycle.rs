@@ -1,0 +1,204 @@
+//! The process: restarts, files on disk, secrets, the CLI, signals, TLS.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use crate::helpers::{PASSWORD, TestApp, command, fresh_data_dir};
+
+#[tokio::test]
+async fn restart_keeps_keys_users_and_tokens() {
+    let app = TestApp::spawn().await;
+    let (email, body) = app.new_user().await;
+    let token = body["tokens"]["access_token"].as_str().expect("token").to_owned();
+    let jwks_before: serde_json::Value = app.get("/.well-known/jwks.json", None).await.json().await.expect("json");
+    let app = app.restart().await;
+    let jwks_after: serde_json::Value = app.get("/.well-known/jwks.json", None).await.json().await.expect("json");
+    assert_eq!(jwks_before, jwks_after, "the signing key survives a restart");
+    assert_eq!(app.get("/api/auth/me", Some(&token)).await.status(), StatusCode::OK);
+    assert_eq!(app.login(&email, PASSWORD).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn no_password_or_token_in_the_database_or_the_logs() {
+    let app = TestApp::spawn_with(&[("LOG_FORMAT", "json"), ("RUST_LOG", "debug")]).await;
+    let password = "a-very-distinctive-passphrase-42";
+    let response = app.register("secret@example.com", password, "Secret").await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: serde_json::Value = response.json().await.expect("json");
+    let access = body["tokens"]["access_token"].as_str().expect("access");
+    let refresh = body["tokens"]["refresh_token"].as_str().expect("refresh");
+    assert_eq!(app.get("/api/profile", Some(access)).await.status(), StatusCode::OK);
+    let _ = app.login("secret@example.com", "wrong-but-also-secret-99").await;
+    let _ = app.get("/api/profile", Some("garbage.token.value")).await;
+
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(&app.data_dir).expect("data dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "key") {
+            stored.extend(std::fs::read(&path).expect("read"));
+        }
+    }
+    let stored = String::from_utf8_lossy(&stored);
+    let logs = app.logs();
+    for secret in [password, "wrong-but-also-secret-99", refresh, access] {
+        assert!(!stored.contains(secret), "a secret is stored in clear");
+        assert!(!logs.contains(secret), "a secret reached the logs");
+    }
+    assert!(!stored.contains("PRIVATE KEY"), "private keys are sealed");
+    assert!(logs.contains("\"event\":\"register\""), "audit events are logged as JSON:\n{logs}");
+    assert!(logs.contains("\"event\":\"login_failed\""));
+}
+
+#[tokio::test]
+async fn the_master_key_file_is_private_and_required_to_read_the_keys() {
+    let app = TestApp::spawn().await;
+    let path = app.data_dir.join("master.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).expect("master.key").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let data_dir = app.data_dir.clone();
+    // Same database, another master key: refuse to start, say why.
+    let wrong = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]);
+    let output = command(&data_dir, &[("PORTCULLIS_MASTER_KEY".into(), wrong)])
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("PORTCULLIS_MASTER_KEY"), "{stderr}");
+}
+
+#[tokio::test]
+async fn bad_settings_stop_the_process_naming_the_variable() {
+    let cases: [(&str, &str, &str); 5] = [
+        ("JWT_SECRET", "too-short", "JWT_SECRET"),
+        ("JWT_EXPIRATION", "soon", "JWT_EXPIRATION"),
+        ("JWT_ALGORITHM", "none", "JWT_ALGORITHM"),
+        ("PORT", "http", "PORT"),
+        ("PUBLIC_URL", "auth.example.com", "PUBLIC_URL"),
+    ];
+    for (name, value, expected) in cases {
+        let dir = fresh_data_dir();
+        let output = command(&dir, &[(name.into(), value.into())]).output().expect("run");
+        assert_eq!(output.status.code(), Some(2), "{name}={value}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{name}: {stderr}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    // JWT_SECRET with an asymmetric JWT_ALGORITHM.
+    let dir = fresh_data_dir();
+    let output = command(&dir, &[("JWT_SECRET".into(), "x".repeat(40)), ("JWT_ALGORITHM".into(), "ES256".into())])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("JWT_SECRET"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn cli_creates_admins_lists_keys_and_migrates() {
+    let dir = fresh_data_dir();
+    let run = |args: &[&str]| {
+        let output = command(&dir, &[]).args(args).output().expect("run");
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert!(run(&["migrate"]).contains("up to date"));
+    let created = run(&["user", "create", "--email", "Root@Example.com", "--password", PASSWORD, "--role", "admin"]);
+    assert!(created.contains("root@example.com") && created.contains("user,admin"), "{created}");
+    let keys = run(&["keys", "list"]);
+    let lines: Vec<&str> = keys.lines().collect();
+    assert_eq!(lines.len(), 1, "{keys}");
+    let fields: Vec<&str> = lines[0].split('\t').collect();
+    assert_eq!(fields[1], "EdDSA");
+    assert_eq!(fields[2], "current");
+    assert!(time::OffsetDateTime::parse(fields[3], &time::format_description::well_known::Rfc3339).is_ok());
+    // A weak password is refused by the CLI too.
+    let weak = command(&dir, &[]).args(["user", "create", "--email", "b@example.com", "--password", "short"]).output().expect("run");
+    assert!(!weak.status.success());
+
+    let app = TestApp::start_in(dir.clone()).await;
+    let response = app.login("root@example.com", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["user"]["roles"], serde_json::json!(["user", "admin"]));
+    assert_eq!(body["user"]["name"], "root");
+    let jwks: serde_json::Value = app.get("/.well-known/jwks.json", None).await.json().await.expect("json");
+    assert_eq!(jwks["keys"][0]["kid"], fields[0], "keys list shows the key the server uses");
+}
+
+#[tokio::test]
+async fn sigterm_stops_gracefully() {
+    let mut app = TestApp::spawn().await;
+    assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
+    let status = app.terminate();
+    assert!(status.success(), "{status}");
+    assert!(app.logs().contains("shutting down"));
+}
+
+/// A self-signed certificate for 127.0.0.1 made by the openssl CLI.
+fn make_certificate(dir: &std::path::Path, name: &str) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let cert = dir.join(format!("{name}.crt"));
+    let key = dir.join(format!("{name}.key"));
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=serverAuth", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .ok()?;
+    status.success().then_some((cert, key))
+}
+
+fn client_trusting(cert: &std::path::Path) -> reqwest::Client {
+    let pem = std::fs::read(cert).expect("cert");
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&pem).expect("pem")])
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+#[tokio::test]
+async fn https_with_hsts_and_certificate_reload() {
+    let certs = fresh_data_dir();
+    let Some((cert, key)) = make_certificate(&certs, "first") else {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "openssl is required in CI");
+        eprintln!("skipping: the openssl CLI is not available to make a test certificate");
+        return;
+    };
+    let live_cert = certs.join("live.crt");
+    let live_key = certs.join("live.key");
+    std::fs::copy(&cert, &live_cert).expect("copy");
+    std::fs::copy(&key, &live_key).expect("copy");
+    let mut app = TestApp::spawn_with(&[
+        ("TLS_CERT", live_cert.to_str().expect("utf-8")),
+        ("TLS_KEY", live_key.to_str().expect("utf-8")),
+    ])
+    .await;
+    app.client = client_trusting(&cert);
+    assert!(app.address.starts_with("https://"));
+    let response = app.get("/healthz", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["strict-transport-security"], "max-age=31536000");
+
+    // Renew the certificate in place: new connections get the new one.
+    let (second_cert, second_key) = make_certificate(&certs, "second").expect("second certificate");
+    std::fs::copy(&second_key, &live_key).expect("copy");
+    std::fs::copy(&second_cert, &live_cert).expect("copy");
+    let renewed = client_trusting(&second_cert);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if renewed.get(app.url("/healthz")).send().await.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the renewed certificate was never served");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = std::fs::remove_dir_all(certs);
+}

@@ -1,0 +1,10 @@
+//! Black-box tests: each boots the real `portcullis` binary on a random
+//! loopback port with a fresh data directory and talks HTTP to it.
+
+mod edge;
+mod helpers;
+mod lifecycle;
+mod login;
+mod protected;
+mod register;
+mod wellknown;
