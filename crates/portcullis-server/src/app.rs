@@ -12,11 +12,12 @@ use time::OffsetDateTime;
 
 use crate::auth::keys::{KEY_SEALING_LABEL, Keys};
 use crate::auth::password::Passwords;
+use crate::auth::revocation::Revocations;
 use crate::auth::secrets::MasterKey;
 use crate::auth::{Auth, REFRESH_LOOKUP_LABEL};
 use crate::config::{Config, SigningConfig};
 use crate::http::{self, AppInner, AppState};
-use crate::store::SqliteStore;
+use crate::store::{SqliteStore, Store};
 
 /// Opens the data directory and database (running migrations).
 pub async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
@@ -60,16 +61,60 @@ pub async fn build_auth(config: &Config) -> anyhow::Result<Auth<SqliteStore>> {
         .context("signing keys")?;
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
     let passwords = Passwords::new(workers, config.hash_queue_limit)?;
-    Ok(Auth::new(
+    let revocations = Revocations::new(store.feed_epoch().await?);
+    let auth = Auth::new(
         config,
         store,
         keys,
         passwords,
         master.token_hasher(REFRESH_LOOKUP_LABEL),
-    ))
+        revocations,
+    );
+    // Every live revocation is enforced from the first request on.
+    auth.poll_revocations()
+        .await
+        .map_err(|e| anyhow::anyhow!("loading revocations: {e}"))?;
+    Ok(auth)
+}
+
+/// Confirms revocations from the database: at once after this instance
+/// wrote one, and every second for writes of other processes.
+async fn follow_revocations(state: AppState) {
+    loop {
+        if let Err(e) = state.auth.poll_revocations().await {
+            tracing::warn!(error = %e, "reading revocations failed; retrying");
+        }
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            state.auth.revocation_written.notified(),
+        )
+        .await;
+    }
+}
+
+/// Deletes ended sessions, spent token hashes and expired revocations.
+async fn retention(state: AppState, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        match state.auth.prune().await {
+            Ok(pruned) => tracing::info!(
+                sessions = pruned.sessions,
+                refresh_tokens = pruned.refresh_tokens,
+                revocations = pruned.revocations,
+                "retention"
+            ),
+            Err(e) => tracing::warn!(error = %e, "retention failed; retrying later"),
+        }
+    }
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    for name in &config.not_yet_applied {
+        tracing::warn!(
+            setting = name,
+            "{name} is set but has no effect in this build yet"
+        );
+    }
     if matches!(config.signing, SigningConfig::Secret { .. }) {
         tracing::warn!(
             "JWT_SECRET selects HS256: every service holding the secret can mint tokens"
@@ -82,7 +127,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         public_url: config.public_url.clone(),
         request_timeout: config.request_timeout,
         hsts: config.tls.is_some(),
+        revocations_token: config.revocations_token.clone(),
+        long_polls: Default::default(),
     });
+    tokio::spawn(follow_revocations(state.clone()));
+    tokio::spawn(retention(state.clone(), config.retention_interval));
     let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let listener = std::net::TcpListener::bind((config.bind, config.port))
         .with_context(|| format!("PORT: cannot listen on {}:{}", config.bind, config.port))?;

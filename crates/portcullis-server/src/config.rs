@@ -55,6 +55,26 @@ pub struct TlsConfig {
     pub key: PathBuf,
 }
 
+/// Settings of API.md that later features apply; a deployment may set them
+/// already, so they are accepted, and the server says at start that they
+/// have no effect yet rather than ignoring them silently.
+pub const NOT_YET_APPLIED: &[&str] = &[
+    "REDIS_URL",
+    "TRUSTED_PROXIES",
+    "CORS_ALLOWED_ORIGINS",
+    "SMTP_URL",
+    "MAIL_FROM",
+    "KEY_ROTATION_INTERVAL",
+    "AUDIT_RETENTION",
+    "METRICS_TOKEN",
+    "LOGIN_RATE_PER_ADDRESS",
+    "LOCKOUT_THRESHOLD",
+    "LOCKOUT_DURATION",
+    "ACCOUNT_FAILURE_LIMIT",
+    "SIGNUP_RATE_PER_ADDRESS",
+    "MAIL_RATE_PER_RECIPIENT",
+];
+
 #[derive(Debug)]
 pub struct Config {
     pub bind: IpAddr,
@@ -73,10 +93,16 @@ pub struct Config {
     pub session_idle_timeout: Duration,
     pub request_timeout: Duration,
     pub hash_queue_limit: usize,
+    /// How often ended sessions and expired revocations are deleted.
+    pub retention_interval: Duration,
+    /// Bearer token required on the revocations feed, when set.
+    pub revocations_token: Option<SecretString>,
     pub registration: Registration,
     pub registration_domains: Vec<String>,
     pub tls: Option<TlsConfig>,
     pub log_format: LogFormat,
+    /// Names from [`NOT_YET_APPLIED`] that are set.
+    pub not_yet_applied: Vec<&'static str>,
 }
 
 /// Reads variables through `lookup`, so tests need not touch the process
@@ -211,6 +237,10 @@ impl Config {
             session_idle_timeout: env.duration("SESSION_IDLE_TIMEOUT", "168h")?,
             request_timeout: env.duration("REQUEST_TIMEOUT", "10s")?,
             hash_queue_limit: env.parse("HASH_QUEUE_LIMIT", 64usize)?,
+            retention_interval: env.duration("RETENTION_INTERVAL", "10m")?,
+            revocations_token: env
+                .secret("REVOCATIONS_TOKEN", "REVOCATIONS_TOKEN_FILE")?
+                .map(SecretString::from),
             registration: match env.get("REGISTRATION").as_deref() {
                 None | Some("open") => Registration::Open,
                 Some("closed") => Registration::Closed,
@@ -239,11 +269,21 @@ impl Config {
                     return Err(bad("LOG_FORMAT", format!("{other:?} is not text or json")));
                 }
             },
+            not_yet_applied: NOT_YET_APPLIED
+                .iter()
+                .copied()
+                .filter(|name| env.get(name).is_some())
+                .collect(),
         };
         // Accepted now so a deployment's environment keeps working; applied by
         // the features that read them.
         env.flag("COOKIE_SECURE", true)?;
-        env.flag("REQUIRE_EMAIL_VERIFICATION", false)?;
+        if env.flag("REQUIRE_EMAIL_VERIFICATION", false)? {
+            return Err(bad(
+                "REQUIRE_EMAIL_VERIFICATION",
+                "e-mail verification is not in this build yet; accounts would stay unverified",
+            ));
+        }
         if config.access_ttl > config.refresh_ttl {
             return Err(bad(
                 "JWT_EXPIRATION",

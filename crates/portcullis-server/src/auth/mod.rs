@@ -4,9 +4,12 @@
 
 pub mod keys;
 pub mod password;
+pub mod revocation;
 pub mod secrets;
+pub mod sessions;
 pub mod validate;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_token::{Audience, Claims, Validator, VerifyError};
@@ -15,6 +18,7 @@ use uuid::Uuid;
 
 use self::keys::Keys;
 use self::password::{PasswordError, Passwords};
+use self::revocation::Revocations;
 use self::secrets::TokenHasher;
 use self::validate::ValidationError;
 use crate::config::{Config, Registration};
@@ -33,6 +37,17 @@ pub enum AuthError {
     UserExists,
     #[error("invalid email or password")]
     InvalidCredentials,
+    /// A wrong current password on an authenticated change (403).
+    #[error("the password is not correct")]
+    WrongPassword,
+    #[error("authentication required")]
+    MissingToken,
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    #[error("refresh token reused: the session has been revoked")]
+    RefreshTokenReused,
+    #[error("not found")]
+    NotFound,
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("invalid token")]
@@ -144,13 +159,19 @@ pub struct Auth<S> {
     pub store: S,
     pub keys: Keys,
     pub passwords: Passwords,
+    pub revocations: Arc<Revocations>,
+    /// Woken after this instance writes a revocation, so the poller confirms
+    /// it for the feed at once rather than at its next tick.
+    pub revocation_written: Arc<tokio::sync::Notify>,
     refresh_hasher: TokenHasher,
     validator: Validator,
     issuer: String,
     audience: String,
     access_ttl: Duration,
     refresh_ttl: Duration,
+    refresh_grace: Duration,
     session_max_lifetime: Duration,
+    session_idle_timeout: Duration,
     registration: Registration,
     registration_domains: Vec<String>,
 }
@@ -163,7 +184,7 @@ impl<S> std::fmt::Debug for Auth<S> {
     }
 }
 
-fn now() -> OffsetDateTime {
+pub(crate) fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
@@ -174,18 +195,23 @@ impl<S: Store> Auth<S> {
         keys: Keys,
         passwords: Passwords,
         refresh_hasher: TokenHasher,
+        revocations: Revocations,
     ) -> Self {
         Self {
             store,
             keys,
             passwords,
+            revocations: Arc::new(revocations),
+            revocation_written: Arc::new(tokio::sync::Notify::new()),
             refresh_hasher,
             validator: Validator::new(&config.issuer, &config.audience),
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             access_ttl: config.access_ttl,
             refresh_ttl: config.refresh_ttl,
+            refresh_grace: config.refresh_grace,
             session_max_lifetime: config.session_max_lifetime,
+            session_idle_timeout: config.session_idle_timeout,
             registration: config.registration,
             registration_domains: config.registration_domains.clone(),
         }
@@ -330,7 +356,13 @@ impl<S: Store> Auth<S> {
         session_id: Uuid,
         at: OffsetDateTime,
     ) -> Result<String, AuthError> {
-        let iat = at.unix_timestamp();
+        // Never inside a `sub`/`before` entry written for this user, even in
+        // the same second as the change that wrote it.
+        let iat = at.unix_timestamp().max(
+            self.revocations
+                .user_before(&user.id.to_string())
+                .unwrap_or(i64::MIN),
+        );
         let claims = Claims {
             iss: self.issuer.clone(),
             sub: user.id.to_string(),
@@ -350,12 +382,16 @@ impl<S: Store> Auth<S> {
         })
     }
 
-    /// Verifies an access token (signature, claims, expiry).
+    /// Verifies an access token (signature, claims, expiry) and checks the
+    /// in-memory revocation set: no I/O.
     pub fn authenticate(&self, token: &str) -> Result<Claims, AuthError> {
         match self
             .keys
             .verify(token, &self.validator, now().unix_timestamp())
         {
+            Ok(claims) if self.revocations.is_revoked(&claims, None) => {
+                Err(AuthError::TokenRevoked)
+            }
             Ok(claims) => Ok(claims),
             Err(VerifyError::Expired(_)) => Err(AuthError::TokenExpired),
             Err(VerifyError::Invalid(reason)) => {

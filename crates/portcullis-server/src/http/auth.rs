@@ -2,13 +2,13 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{AppJson, Authenticated, Client};
+use super::extract::{AppJson, Authenticated, Client, MaybeJson, bearer_token};
 use crate::auth::{LoginInput, RegisterInput, TokenPair, User};
 
 #[derive(Deserialize)]
@@ -87,4 +87,84 @@ pub async fn me(
 ) -> Result<Response, ApiError> {
     let user = state.auth.current_user(&claims).await?;
     Ok(no_store(StatusCode::OK, user))
+}
+
+/// `{refresh_token}`; a missing field counts as no token (401, not 400).
+#[derive(Deserialize)]
+pub struct RefreshRequest {
+    refresh_token: Option<String>,
+}
+
+pub async fn refresh(
+    State(state): State<AppState>,
+    MaybeJson(body): MaybeJson<RefreshRequest>,
+) -> Result<Response, ApiError> {
+    let token = match body {
+        None => None,
+        Some(parsed) => parsed?.refresh_token,
+    };
+    let token = token.ok_or(crate::auth::AuthError::InvalidRefreshToken)?;
+    let tokens = state.auth.refresh(&token).await?;
+    Ok(no_store(StatusCode::OK, tokens))
+}
+
+/// Logout's credential: a refresh token in the body, else the access token
+/// (which may be expired). A body that does not parse is reported only after
+/// the credential was checked.
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    MaybeJson(body): MaybeJson<RefreshRequest>,
+) -> Result<StatusCode, ApiError> {
+    let (refresh_token, body_error) = match body {
+        None => (None, None),
+        Some(Ok(parsed)) => (parsed.refresh_token, None),
+        Some(Err(e)) => (None, Some(e)),
+    };
+    let access_token = match (&refresh_token, headers.contains_key(header::AUTHORIZATION)) {
+        (None, true) => Some(bearer_token(&headers)?),
+        _ => None,
+    };
+    if refresh_token.is_none() && access_token.is_none() {
+        return Err(body_error.unwrap_or_else(ApiError::missing_token));
+    }
+    if let (Some(e), Some(token)) = (body_error, access_token) {
+        state
+            .auth
+            .logout(None, Some(token))
+            .await
+            .map_err(ApiError::from)?;
+        return Err(e);
+    }
+    state
+        .auth
+        .logout(refresh_token.as_deref(), access_token)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn logout_all(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+) -> Result<StatusCode, ApiError> {
+    state.auth.logout_all(&claims).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+    AppJson(body): AppJson<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .auth
+        .change_password(&claims, &body.current_password, &body.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -30,28 +30,61 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
     /// the JSON itself (400).
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let json = is_json(req.headers());
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "request bodies must be at most 64 KiB",
-                )
-            } else {
-                ApiError::invalid_request("the request body could not be read")
-            }
-        })?;
+        let bytes = read_limited(req, state).await?;
         if !json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "request bodies must be application/json",
-            ));
+            return Err(unsupported_media_type());
         }
-        serde_json::from_slice(&bytes)
-            .map(AppJson)
-            .map_err(|e| ApiError::invalid_request(json_error_message(&e)))
+        parse(&bytes).map(AppJson)
     }
+}
+
+/// An optional JSON body, for routes where the body may be empty (logout,
+/// refresh). Size (413) and media type of a non-empty body (415) are
+/// checked on extraction; the parse result is kept so the handler can put
+/// authentication (401) before body validation (400), as API.md orders them.
+#[derive(Debug)]
+pub struct MaybeJson<T>(pub Option<Result<T, ApiError>>);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for MaybeJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = is_json(req.headers());
+        let bytes = read_limited(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(None));
+        }
+        if !json {
+            return Err(unsupported_media_type());
+        }
+        Ok(Self(Some(parse(&bytes))))
+    }
+}
+
+async fn read_limited<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "request bodies must be at most 64 KiB",
+            )
+        } else {
+            ApiError::invalid_request("the request body could not be read")
+        }
+    })
+}
+
+fn unsupported_media_type() -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "request bodies must be application/json",
+    )
+}
+
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::invalid_request(json_error_message(&e)))
 }
 
 /// `application/json`, with parameters such as `; charset=utf-8` allowed.
@@ -103,7 +136,7 @@ impl FromRequestParts<AppState> for Authenticated {
 
 /// The token of `Authorization: Bearer <token>`. No header, or an empty
 /// one, is `missing_token`; anything else unusable is `invalid_token`.
-fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next().filter(|v| !v.is_empty()) else {
         return Err(ApiError::missing_token());

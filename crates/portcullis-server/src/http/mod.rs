@@ -6,6 +6,8 @@ pub mod error;
 mod extract;
 mod health;
 mod profile;
+mod revocations;
+mod sessions;
 mod wellknown;
 
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -34,6 +36,10 @@ pub struct AppInner {
     pub request_timeout: Duration,
     /// Sent as `Strict-Transport-Security` when serving HTTPS directly.
     pub hsts: bool,
+    /// `REVOCATIONS_TOKEN`: the feed requires it as a bearer token.
+    pub revocations_token: Option<secrecy::SecretString>,
+    /// Long-polls of the feed in progress, per client address.
+    pub long_polls: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
 }
 
 pub type AppState = Arc<AppInner>;
@@ -44,6 +50,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/register", post(auth::register))
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/me", get(auth::me))
+        .route("/api/auth/refresh", post(auth::refresh))
+        .route("/api/auth/logout", post(auth::logout))
+        .route("/api/auth/logout-all", post(auth::logout_all))
+        .route("/api/auth/password", post(auth::change_password))
+        .route("/api/auth/sessions", get(sessions::list))
+        .route("/api/auth/sessions/{id}", delete(sessions::delete))
         .route("/api/profile", get(profile::profile))
         .route("/api/data", get(profile::data))
         .route("/.well-known/jwks.json", get(wellknown::jwks))
@@ -54,8 +66,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(|| async { ApiError::not_found() })
-        .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), deadline))
+        // Added after the deadline layer: a long-poll may outlast REQUEST_TIMEOUT.
+        .route("/.well-known/revocations", get(revocations::feed))
+        .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .layer(middleware::from_fn(json_method_not_allowed))
         .layer(middleware::from_fn_with_state(
             state.clone(),

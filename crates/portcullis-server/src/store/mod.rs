@@ -61,6 +61,101 @@ pub struct NewRefreshToken {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub device_name: Option<String>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    pub hash: Vec<u8>,
+    pub session_id: Uuid,
+    pub issued_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub spent_at: Option<OffsetDateTime>,
+    pub successor_hash: Option<Vec<u8>>,
+    pub grace_until: Option<OffsetDateTime>,
+    pub grace_pair: Option<Vec<u8>>,
+}
+
+/// Spending a refresh token: everything the one transaction writes.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    pub at: OffsetDateTime,
+    pub session_id: Uuid,
+    pub successor: NewRefreshToken,
+    pub grace_until: OffsetDateTime,
+    /// The new pair, sealed under a key derived from the spent token.
+    pub grace_pair: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationKind {
+    /// One session (`sid`).
+    Session,
+    /// One token (`jti`).
+    Token,
+    /// Every token of a user (`sub`) issued before `before`.
+    User,
+    /// A signing key (`kid`).
+    Key,
+}
+
+impl RevocationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Session => "sid",
+            Self::Token => "jti",
+            Self::User => "sub",
+            Self::Key => "kid",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "sid" => Self::Session,
+            "jti" => Self::Token,
+            "sub" => Self::User,
+            "kid" => Self::Key,
+            _ => return None,
+        })
+    }
+}
+
+/// A revocation entry; times are Unix seconds as the feed carries them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub kind: RevocationKind,
+    pub subject: String,
+    /// `User` entries: tokens with `iat` < `before` are revoked.
+    pub before: Option<i64>,
+    /// When the entry stops mattering (the last covered token's expiry).
+    pub expires: Option<i64>,
+}
+
+/// A stored revocation with its feed position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationRecord {
+    pub id: i64,
+    pub revocation: Revocation,
+}
+
+/// What the retention job deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub sessions: u64,
+    pub refresh_tokens: u64,
+    pub revocations: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {
     pub kid: String,
     pub alg: String,
@@ -106,6 +201,76 @@ pub trait Store: Send + Sync + 'static {
         session: &NewSession,
         refresh: &NewRefreshToken,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn session(
+        &self,
+        id: Uuid,
+    ) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+
+    /// The user's sessions that are neither revoked nor past `expires_at`
+    /// (idle expiry is the caller's rule), oldest first.
+    fn live_sessions(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<SessionRecord>, StoreError>> + Send;
+
+    fn refresh_token(
+        &self,
+        hash: &[u8],
+    ) -> impl Future<Output = Result<Option<RefreshRecord>, StoreError>> + Send;
+
+    /// Spends `spent` and stores its successor, in one transaction; `false`
+    /// (and nothing written) when the token was already spent, so that of
+    /// concurrent refreshes exactly one wins.
+    fn rotate(
+        &self,
+        spent: &[u8],
+        rotation: &Rotation,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Revokes one session (of `user_id`, when given) and records a `sid`
+    /// entry expiring at `expires`; `None` when there was no such live
+    /// session.
+    fn revoke_session(
+        &self,
+        id: Uuid,
+        user_id: Option<Uuid>,
+        at: OffsetDateTime,
+        expires: i64,
+    ) -> impl Future<Output = Result<Option<RevocationRecord>, StoreError>> + Send;
+
+    /// Revokes the user's sessions (all, or all but `except`). With
+    /// `user_entry`, writes that one `sub` entry; otherwise one `sid` entry
+    /// per revoked session, expiring at `expires`.
+    fn revoke_user_sessions(
+        &self,
+        user_id: Uuid,
+        except: Option<Uuid>,
+        at: OffsetDateTime,
+        expires: i64,
+        user_entry: Option<Revocation>,
+    ) -> impl Future<Output = Result<Vec<RevocationRecord>, StoreError>> + Send;
+
+    /// Live entries (not expired at `now`) with `id > after`, in id order.
+    fn revocations_since(
+        &self,
+        after: i64,
+        now: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<RevocationRecord>, StoreError>> + Send;
+
+    /// A random value fixed when the database was created.
+    fn feed_epoch(&self) -> impl Future<Output = Result<String, StoreError>> + Send;
+
+    /// Deletes what can no longer matter: ended sessions (revoked, expired,
+    /// or idle longer than `idle_timeout`) with their refresh tokens, and
+    /// expired revocation entries.
+    fn prune(
+        &self,
+        now: OffsetDateTime,
+        idle_timeout: std::time::Duration,
+    ) -> impl Future<Output = Result<Pruned, StoreError>> + Send;
 
     fn signing_keys(&self) -> impl Future<Output = Result<Vec<KeyRecord>, StoreError>> + Send;
 

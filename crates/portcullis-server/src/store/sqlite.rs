@@ -15,7 +15,10 @@ use sqlx::sqlite::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{KeyRecord, NewRefreshToken, NewSession, Store, StoreError, UserRecord};
+use super::{
+    KeyRecord, NewRefreshToken, NewSession, Pruned, RefreshRecord, Revocation, RevocationKind,
+    RevocationRecord, Rotation, SessionRecord, Store, StoreError, UserRecord,
+};
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -81,6 +84,71 @@ fn user_from_row(row: &SqliteRow) -> Result<UserRecord, StoreError> {
         disabled: row.try_get("disabled")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+    })
+}
+
+const SESSION_COLUMNS: &str =
+    "id, user_id, device_name, user_agent, ip, created_at, last_used_at, expires_at, revoked_at";
+
+fn session_from_row(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
+    Ok(SessionRecord {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        device_name: row.try_get("device_name")?,
+        user_agent: row.try_get("user_agent")?,
+        ip: row.try_get("ip")?,
+        created_at: row.try_get("created_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+fn refresh_from_row(row: &SqliteRow) -> Result<RefreshRecord, StoreError> {
+    Ok(RefreshRecord {
+        hash: row.try_get("hash")?,
+        session_id: row.try_get("session_id")?,
+        issued_at: row.try_get("issued_at")?,
+        expires_at: row.try_get("expires_at")?,
+        spent_at: row.try_get("spent_at")?,
+        successor_hash: row.try_get("successor_hash")?,
+        grace_until: row.try_get("grace_until")?,
+        grace_pair: row.try_get("grace_pair")?,
+    })
+}
+
+fn revocation_from_row(row: &SqliteRow) -> Result<RevocationRecord, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    Ok(RevocationRecord {
+        id: row.try_get("id")?,
+        revocation: Revocation {
+            kind: RevocationKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("revocations.kind {kind:?}")))?,
+            subject: row.try_get("subject")?,
+            before: row.try_get("before")?,
+            expires: row.try_get("expires")?,
+        },
+    })
+}
+
+async fn insert_revocation(
+    tx: &mut sqlx::SqliteConnection,
+    revocation: &Revocation,
+    at: OffsetDateTime,
+) -> Result<RevocationRecord, StoreError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO revocations (kind, subject, before, expires, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(revocation.kind.as_str())
+    .bind(&revocation.subject)
+    .bind(revocation.before)
+    .bind(revocation.expires)
+    .bind(at)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(RevocationRecord {
+        id,
+        revocation: revocation.clone(),
     })
 }
 
@@ -201,6 +269,227 @@ impl Store for SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn session(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await?
+            .as_ref()
+            .map(session_from_row)
+            .transpose()
+    }
+
+    async fn live_sessions(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions
+             WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?
+             ORDER BY created_at"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_id)
+            .bind(now)
+            .fetch_all(&self.readers)
+            .await?
+            .iter()
+            .map(session_from_row)
+            .collect()
+    }
+
+    async fn refresh_token(&self, hash: &[u8]) -> Result<Option<RefreshRecord>, StoreError> {
+        sqlx::query(
+            "SELECT hash, session_id, issued_at, expires_at, spent_at, successor_hash, grace_until, grace_pair
+             FROM refresh_tokens WHERE hash = ?",
+        )
+        .bind(hash)
+        .fetch_optional(&self.readers)
+        .await?
+        .as_ref()
+        .map(refresh_from_row)
+        .transpose()
+    }
+
+    async fn rotate(&self, spent: &[u8], rotation: &Rotation) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let spent_now = sqlx::query(
+            "UPDATE refresh_tokens SET spent_at = ?, successor_hash = ?, grace_until = ?, grace_pair = ?
+             WHERE hash = ? AND spent_at IS NULL",
+        )
+        .bind(rotation.at)
+        .bind(&rotation.successor.hash)
+        .bind(rotation.grace_until)
+        .bind(&rotation.grace_pair)
+        .bind(spent)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if spent_now == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&rotation.successor.hash)
+        .bind(rotation.session_id)
+        .bind(rotation.successor.issued_at)
+        .bind(rotation.successor.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ?")
+            .bind(rotation.at)
+            .bind(rotation.session_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn revoke_session(
+        &self,
+        id: Uuid,
+        user_id: Option<Uuid>,
+        at: OffsetDateTime,
+        expires: i64,
+    ) -> Result<Option<RevocationRecord>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let revoked = sqlx::query(
+            "UPDATE sessions SET revoked_at = ?
+             WHERE id = ? AND (? IS NULL OR user_id = ?) AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(id)
+        .bind(user_id)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if revoked == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let entry = Revocation {
+            kind: RevocationKind::Session,
+            subject: id.to_string(),
+            before: None,
+            expires: Some(expires),
+        };
+        let record = insert_revocation(&mut tx, &entry, at).await?;
+        tx.commit().await?;
+        Ok(Some(record))
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: Uuid,
+        except: Option<Uuid>,
+        at: OffsetDateTime,
+        expires: i64,
+        user_entry: Option<Revocation>,
+    ) -> Result<Vec<RevocationRecord>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let revoked: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE sessions SET revoked_at = ?
+             WHERE user_id = ? AND revoked_at IS NULL AND (? IS NULL OR id != ?)
+             RETURNING id",
+        )
+        .bind(at)
+        .bind(user_id)
+        .bind(except)
+        .bind(except)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut records = Vec::new();
+        match &user_entry {
+            Some(entry) => records.push(insert_revocation(&mut tx, entry, at).await?),
+            None => {
+                for sid in revoked {
+                    let entry = Revocation {
+                        kind: RevocationKind::Session,
+                        subject: sid.to_string(),
+                        before: None,
+                        expires: Some(expires),
+                    };
+                    records.push(insert_revocation(&mut tx, &entry, at).await?);
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(records)
+    }
+
+    async fn revocations_since(
+        &self,
+        after: i64,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<RevocationRecord>, StoreError> {
+        sqlx::query(
+            "SELECT id, kind, subject, before, expires FROM revocations
+             WHERE id > ? AND (expires IS NULL OR expires > ?)
+             ORDER BY id LIMIT ?",
+        )
+        .bind(after)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await?
+        .iter()
+        .map(revocation_from_row)
+        .collect()
+    }
+
+    async fn feed_epoch(&self) -> Result<String, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM meta WHERE name = 'feed_epoch'")
+                .fetch_one(&self.readers)
+                .await?,
+        )
+    }
+
+    async fn prune(
+        &self,
+        now: OffsetDateTime,
+        idle_timeout: std::time::Duration,
+    ) -> Result<Pruned, StoreError> {
+        let idle_cutoff = now - idle_timeout;
+        let mut tx = self.writer.begin().await?;
+        let refresh_tokens = sqlx::query(
+            "DELETE FROM refresh_tokens WHERE session_id IN (
+                SELECT id FROM sessions
+                WHERE revoked_at IS NOT NULL OR expires_at <= ? OR last_used_at <= ?)",
+        )
+        .bind(now)
+        .bind(idle_cutoff)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let sessions = sqlx::query(
+            "DELETE FROM sessions WHERE revoked_at IS NOT NULL OR expires_at <= ? OR last_used_at <= ?",
+        )
+        .bind(now)
+        .bind(idle_cutoff)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let revocations =
+            sqlx::query("DELETE FROM revocations WHERE expires IS NOT NULL AND expires <= ?")
+                .bind(now.unix_timestamp())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        tx.commit().await?;
+        Ok(Pruned {
+            sessions,
+            refresh_tokens,
+            revocations,
+        })
     }
 
     async fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {

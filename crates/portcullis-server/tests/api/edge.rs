@@ -9,28 +9,69 @@ use crate::helpers::{PASSWORD, TestApp, assert_error};
 #[tokio::test]
 async fn unknown_routes_and_wrong_methods_are_json() {
     let app = TestApp::spawn().await;
-    assert_error(app.get("/nope", None).await, StatusCode::NOT_FOUND, "not_found").await;
-    assert_error(app.get("/api/auth/login/extra", None).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(
+        app.get("/nope", None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_error(
+        app.get("/api/auth/login/extra", None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
     let response = app.get("/api/auth/login", None).await;
-    let allow = response.headers().get("allow").cloned().expect("405 carries Allow");
+    let allow = response
+        .headers()
+        .get("allow")
+        .cloned()
+        .expect("405 carries Allow");
     assert!(allow.to_str().expect("ascii").contains("POST"));
-    assert_error(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
-    let response = app.client.delete(app.url("/api/profile")).send().await.expect("request");
-    assert_error(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    assert_error(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
+    let response = app
+        .client
+        .delete(app.url("/api/profile"))
+        .send()
+        .await
+        .expect("request");
+    assert_error(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn bodies_must_be_json_and_small() {
     let app = TestApp::spawn().await;
     let url = app.url("/api/auth/register");
-    let valid = json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}).to_string();
-    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data; boundary=x"), Some("application/jsonx")] {
+    let valid =
+        json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}).to_string();
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/jsonx"),
+    ] {
         let mut request = app.client.post(&url).body(valid.clone());
         if let Some(ct) = content_type {
             request = request.header("content-type", ct);
         }
         let response = request.send().await.expect("request");
-        assert_error(response, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+        assert_error(
+            response,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        )
+        .await;
     }
     let response = app
         .client
@@ -40,12 +81,29 @@ async fn bodies_must_be_json_and_small() {
         .send()
         .await
         .expect("request");
-    assert_eq!(response.status(), StatusCode::CREATED, "parameters and case are allowed");
+    assert_eq!(
+        response.status(),
+        StatusCode::CREATED,
+        "parameters and case are allowed"
+    );
 
-    let huge = json!({"email": "big@example.com", "password": PASSWORD, "name": "x".repeat(1024 * 1024)});
-    assert_error(app.post_json("/api/auth/register", &huge).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    let huge =
+        json!({"email": "big@example.com", "password": PASSWORD, "name": "x".repeat(1024 * 1024)});
+    assert_error(
+        app.post_json("/api/auth/register", &huge).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
     // Size beats media type (API.md's order).
-    let response = app.client.post(&url).header("content-type", "text/plain").body("x".repeat(70 * 1024)).send().await.expect("request");
+    let response = app
+        .client
+        .post(&url)
+        .header("content-type", "text/plain")
+        .body("x".repeat(70 * 1024))
+        .send()
+        .await
+        .expect("request");
     assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
 }
 
@@ -76,7 +134,11 @@ async fn malformed_bodies_are_400_never_5xx() {
                 .await
                 .expect("request");
             let status = response.status();
-            assert!(status.is_client_error(), "{path} {:?} gave {status}", String::from_utf8_lossy(body));
+            assert!(
+                status.is_client_error(),
+                "{path} {:?} gave {status}",
+                String::from_utf8_lossy(body)
+            );
             let json: serde_json::Value = response.json().await.expect("JSON error body");
             assert!(json["code"].is_string());
         }
@@ -97,7 +159,10 @@ async fn security_headers_on_every_response() {
         assert_eq!(headers["referrer-policy"], "no-referrer");
         assert_eq!(headers["x-frame-options"], "DENY");
         assert!(headers.contains_key("x-request-id"));
-        assert!(!headers.contains_key("strict-transport-security"), "HSTS only over TLS");
+        assert!(
+            !headers.contains_key("strict-transport-security"),
+            "HSTS only over TLS"
+        );
     }
 }
 

@@ -65,7 +65,10 @@ impl TestApp {
     }
 
     pub async fn spawn_with(env: &[(&str, &str)]) -> Self {
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Self::start(fresh_data_dir(), env, None)
     }
 
@@ -78,8 +81,14 @@ impl TestApp {
             .expect("start portcullis");
         let output = Arc::new(Mutex::new(String::new()));
         for stream in [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -99,9 +108,16 @@ impl TestApp {
                 break addr;
             }
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("portcullis exited with {status}:\n{}", output.lock().expect("log lock"));
+                panic!(
+                    "portcullis exited with {status}:\n{}",
+                    output.lock().expect("log lock")
+                );
             }
-            assert!(Instant::now() < deadline, "portcullis did not start:\n{}", output.lock().expect("log lock"));
+            assert!(
+                Instant::now() < deadline,
+                "portcullis did not start:\n{}",
+                output.lock().expect("log lock")
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
         let scheme = if tls { "https" } else { "http" };
@@ -134,7 +150,10 @@ impl TestApp {
     /// Sends SIGTERM and waits for a graceful exit; returns its status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -160,7 +179,12 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.client.post(self.url(path)).json(body).send().await.expect("request")
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
@@ -180,8 +204,11 @@ impl TestApp {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {
-        self.post_json("/api/auth/login", &json!({"email": email, "password": password}))
-            .await
+        self.post_json(
+            "/api/auth/login",
+            &json!({"email": email, "password": password}),
+        )
+        .await
     }
 
     /// Registers a fresh user and returns (email, response body).
@@ -207,7 +234,7 @@ impl Drop for TestApp {
 }
 
 fn listening_address(output: &str) -> Option<String> {
-    let start = output.find("listening on http")? ;
+    let start = output.find("listening on http")?;
     let rest = &output[start..];
     let url_start = rest.find("://")? + 3;
     let host: String = rest[url_start..]
@@ -224,18 +251,31 @@ pub async fn assert_error(response: Response, status: StatusCode, code: &str) ->
     let body: Value = response.json().await.expect("error bodies are JSON");
     assert_eq!(got, status, "{body}");
     assert_eq!(body["code"], code, "{body}");
-    assert!(body["error"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
     if status == StatusCode::UNAUTHORIZED {
         let challenge = headers
             .get("www-authenticate")
             .and_then(|v| v.to_str().ok())
             .expect("401 carries WWW-Authenticate");
-        assert!(challenge.starts_with(r#"Bearer realm="portcullis""#), "{challenge}");
+        assert!(
+            challenge.starts_with(r#"Bearer realm="portcullis""#),
+            "{challenge}"
+        );
         let token_error = matches!(code, "invalid_token" | "token_expired" | "token_revoked");
-        assert_eq!(challenge.contains(r#"error="invalid_token""#), token_error, "{challenge}");
+        assert_eq!(
+            challenge.contains(r#"error="invalid_token""#),
+            token_error,
+            "{challenge}"
+        );
     }
     if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
-        assert!(headers.contains_key("retry-after"), "{status} without Retry-After");
+        assert!(
+            headers.contains_key("retry-after"),
+            "{status} without Retry-After"
+        );
     }
     body
 }

@@ -11,12 +11,31 @@ use crate::helpers::{PASSWORD, TestApp, command, fresh_data_dir};
 async fn restart_keeps_keys_users_and_tokens() {
     let app = TestApp::spawn().await;
     let (email, body) = app.new_user().await;
-    let token = body["tokens"]["access_token"].as_str().expect("token").to_owned();
-    let jwks_before: serde_json::Value = app.get("/.well-known/jwks.json", None).await.json().await.expect("json");
+    let token = body["tokens"]["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let jwks_before: serde_json::Value = app
+        .get("/.well-known/jwks.json", None)
+        .await
+        .json()
+        .await
+        .expect("json");
     let app = app.restart().await;
-    let jwks_after: serde_json::Value = app.get("/.well-known/jwks.json", None).await.json().await.expect("json");
-    assert_eq!(jwks_before, jwks_after, "the signing key survives a restart");
-    assert_eq!(app.get("/api/auth/me", Some(&token)).await.status(), StatusCode::OK);
+    let jwks_after: serde_json::Value = app
+        .get("/.well-known/jwks.json", None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        jwks_before, jwks_after,
+        "the signing key survives a restart"
+    );
+    assert_eq!(
+        app.get("/api/auth/me", Some(&token)).await.status(),
+        StatusCode::OK
+    );
     assert_eq!(app.login(&email, PASSWORD).await.status(), StatusCode::OK);
 }
 
@@ -29,8 +48,13 @@ async fn no_password_or_token_in_the_database_or_the_logs() {
     let body: serde_json::Value = response.json().await.expect("json");
     let access = body["tokens"]["access_token"].as_str().expect("access");
     let refresh = body["tokens"]["refresh_token"].as_str().expect("refresh");
-    assert_eq!(app.get("/api/profile", Some(access)).await.status(), StatusCode::OK);
-    let _ = app.login("secret@example.com", "wrong-but-also-secret-99").await;
+    assert_eq!(
+        app.get("/api/profile", Some(access)).await.status(),
+        StatusCode::OK
+    );
+    let _ = app
+        .login("secret@example.com", "wrong-but-also-secret-99")
+        .await;
     let _ = app.get("/api/profile", Some("garbage.token.value")).await;
 
     let mut stored = Vec::new();
@@ -47,7 +71,10 @@ async fn no_password_or_token_in_the_database_or_the_logs() {
         assert!(!logs.contains(secret), "a secret reached the logs");
     }
     assert!(!stored.contains("PRIVATE KEY"), "private keys are sealed");
-    assert!(logs.contains("\"event\":\"register\""), "audit events are logged as JSON:\n{logs}");
+    assert!(
+        logs.contains("\"event\":\"register\""),
+        "audit events are logged as JSON:\n{logs}"
+    );
     assert!(logs.contains("\"event\":\"login_failed\""));
 }
 
@@ -58,7 +85,10 @@ async fn the_master_key_file_is_private_and_required_to_read_the_keys() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&path).expect("master.key").permissions().mode();
+        let mode = std::fs::metadata(&path)
+            .expect("master.key")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     let data_dir = app.data_dir.clone();
@@ -83,7 +113,9 @@ async fn bad_settings_stop_the_process_naming_the_variable() {
     ];
     for (name, value, expected) in cases {
         let dir = fresh_data_dir();
-        let output = command(&dir, &[(name.into(), value.into())]).output().expect("run");
+        let output = command(&dir, &[(name.into(), value.into())])
+            .output()
+            .expect("run");
         assert_eq!(output.status.code(), Some(2), "{name}={value}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(expected), "{name}: {stderr}");
@@ -91,9 +123,15 @@ async fn bad_settings_stop_the_process_naming_the_variable() {
     }
     // JWT_SECRET with an asymmetric JWT_ALGORITHM.
     let dir = fresh_data_dir();
-    let output = command(&dir, &[("JWT_SECRET".into(), "x".repeat(40)), ("JWT_ALGORITHM".into(), "ES256".into())])
-        .output()
-        .expect("run");
+    let output = command(
+        &dir,
+        &[
+            ("JWT_SECRET".into(), "x".repeat(40)),
+            ("JWT_ALGORITHM".into(), "ES256".into()),
+        ],
+    )
+    .output()
+    .expect("run");
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("JWT_SECRET"));
     let _ = std::fs::remove_dir_all(dir);
@@ -104,21 +142,50 @@ async fn cli_creates_admins_lists_keys_and_migrates() {
     let dir = fresh_data_dir();
     let run = |args: &[&str]| {
         let output = command(&dir, &[]).args(args).output().expect("run");
-        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
     assert!(run(&["migrate"]).contains("up to date"));
-    let created = run(&["user", "create", "--email", "Root@Example.com", "--password", PASSWORD, "--role", "admin"]);
-    assert!(created.contains("root@example.com") && created.contains("user,admin"), "{created}");
+    let created = run(&[
+        "user",
+        "create",
+        "--email",
+        "Root@Example.com",
+        "--password",
+        PASSWORD,
+        "--role",
+        "admin",
+    ]);
+    assert!(
+        created.contains("root@example.com") && created.contains("user,admin"),
+        "{created}"
+    );
     let keys = run(&["keys", "list"]);
     let lines: Vec<&str> = keys.lines().collect();
     assert_eq!(lines.len(), 1, "{keys}");
     let fields: Vec<&str> = lines[0].split('\t').collect();
     assert_eq!(fields[1], "EdDSA");
     assert_eq!(fields[2], "current");
-    assert!(time::OffsetDateTime::parse(fields[3], &time::format_description::well_known::Rfc3339).is_ok());
+    assert!(
+        time::OffsetDateTime::parse(fields[3], &time::format_description::well_known::Rfc3339)
+            .is_ok()
+    );
     // A weak password is refused by the CLI too.
-    let weak = command(&dir, &[]).args(["user", "create", "--email", "b@example.com", "--password", "short"]).output().expect("run");
+    let weak = command(&dir, &[])
+        .args([
+            "user",
+            "create",
+            "--email",
+            "b@example.com",
+            "--password",
+            "short",
+        ])
+        .output()
+        .expect("run");
     assert!(!weak.status.success());
 
     let app = TestApp::start_in(dir.clone()).await;
@@ -127,8 +194,16 @@ async fn cli_creates_admins_lists_keys_and_migrates() {
     let body: serde_json::Value = response.json().await.expect("json");
     assert_eq!(body["user"]["roles"], serde_json::json!(["user", "admin"]));
     assert_eq!(body["user"]["name"], "root");
-    let jwks: serde_json::Value = app.get("/.well-known/jwks.json", None).await.json().await.expect("json");
-    assert_eq!(jwks["keys"][0]["kid"], fields[0], "keys list shows the key the server uses");
+    let jwks: serde_json::Value = app
+        .get("/.well-known/jwks.json", None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        jwks["keys"][0]["kid"], fields[0],
+        "keys list shows the key the server uses"
+    );
 }
 
 #[tokio::test]
@@ -141,11 +216,33 @@ async fn sigterm_stops_gracefully() {
 }
 
 /// A self-signed certificate for 127.0.0.1 made by the openssl CLI.
-fn make_certificate(dir: &std::path::Path, name: &str) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+fn make_certificate(
+    dir: &std::path::Path,
+    name: &str,
+) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
     let cert = dir.join(format!("{name}.crt"));
     let key = dir.join(format!("{name}.key"));
     let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=serverAuth", "-keyout"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+            "-keyout",
+        ])
         .arg(&key)
         .arg("-out")
         .arg(&cert)
@@ -168,7 +265,10 @@ fn client_trusting(cert: &std::path::Path) -> reqwest::Client {
 async fn https_with_hsts_and_certificate_reload() {
     let certs = fresh_data_dir();
     let Some((cert, key)) = make_certificate(&certs, "first") else {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "openssl is required in CI");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "openssl is required in CI"
+        );
         eprintln!("skipping: the openssl CLI is not available to make a test certificate");
         return;
     };
@@ -185,7 +285,10 @@ async fn https_with_hsts_and_certificate_reload() {
     assert!(app.address.starts_with("https://"));
     let response = app.get("/healthz", None).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()["strict-transport-security"], "max-age=31536000");
+    assert_eq!(
+        response.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
 
     // Renew the certificate in place: new connections get the new one.
     let (second_cert, second_key) = make_certificate(&certs, "second").expect("second certificate");
@@ -197,7 +300,10 @@ async fn https_with_hsts_and_certificate_reload() {
         if renewed.get(app.url("/healthz")).send().await.is_ok() {
             break;
         }
-        assert!(Instant::now() < deadline, "the renewed certificate was never served");
+        assert!(
+            Instant::now() < deadline,
+            "the renewed certificate was never served"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let _ = std::fs::remove_dir_all(certs);

@@ -18,7 +18,10 @@ async fn login_returns_user_and_tokens_and_opens_a_session() {
     let body: serde_json::Value = response.json().await.expect("json");
     assert_eq!(body["user"], registered["user"]);
     assert_eq!(body["tokens"]["token_type"], "Bearer");
-    assert_ne!(body["tokens"]["refresh_token"], registered["tokens"]["refresh_token"]);
+    assert_ne!(
+        body["tokens"]["refresh_token"],
+        registered["tokens"]["refresh_token"]
+    );
 
     let db = database(&app).await;
     let (count, device): (i64, Option<String>) = sqlx::query_as(
@@ -35,13 +38,33 @@ async fn login_returns_user_and_tokens_and_opens_a_session() {
 async fn wrong_password_and_unknown_email_look_the_same() {
     let app = TestApp::spawn().await;
     let (email, _) = app.new_user().await;
-    let wrong = assert_error(app.login(&email, "not the password").await, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
-    let unknown = assert_error(app.login("nobody@example.com", PASSWORD).await, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
-    let malformed = assert_error(app.login("not an email", PASSWORD).await, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    let wrong = assert_error(
+        app.login(&email, "not the password").await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+    let unknown = assert_error(
+        app.login("nobody@example.com", PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+    let malformed = assert_error(
+        app.login("not an email", PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
     assert_eq!(wrong, unknown);
     assert_eq!(wrong, malformed);
     // Length rules never apply at login: a long wrong password is just wrong.
-    assert_error(app.login(&email, &"x".repeat(500)).await, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    assert_error(
+        app.login(&email, &"x".repeat(500)).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -53,8 +76,18 @@ async fn a_disabled_account_is_refused_only_after_a_correct_password() {
         .execute(&database(&app).await)
         .await
         .expect("disable");
-    assert_error(app.login(&email, "wrong password!").await, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
-    assert_error(app.login(&email, PASSWORD).await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_error(
+        app.login(&email, "wrong password!").await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+    assert_error(
+        app.login(&email, PASSWORD).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -62,7 +95,9 @@ async fn bcrypt_hashes_from_the_go_design_verify_and_are_rehashed_to_argon2id() 
     let app = TestApp::spawn().await;
     let (email, _) = app.new_user().await;
     // What golang.org/x/crypto/bcrypt stores: $2a$, cost 10.
-    let go_hash = bcrypt::hash("hunter2-from-go", 10).expect("bcrypt").replacen("$2b$", "$2a$", 1);
+    let go_hash = bcrypt::hash("hunter2-from-go", 10)
+        .expect("bcrypt")
+        .replacen("$2b$", "$2a$", 1);
     let db = database(&app).await;
     sqlx::query("UPDATE users SET password_hash = ? WHERE email = ?")
         .bind(&go_hash)
@@ -70,15 +105,29 @@ async fn bcrypt_hashes_from_the_go_design_verify_and_are_rehashed_to_argon2id() 
         .execute(&db)
         .await
         .expect("import");
-    assert_error(app.login(&email, "wrong").await, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
-    assert_eq!(app.login(&email, "hunter2-from-go").await.status(), StatusCode::OK);
+    assert_error(
+        app.login(&email, "wrong").await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+    assert_eq!(
+        app.login(&email, "hunter2-from-go").await.status(),
+        StatusCode::OK
+    );
     let (stored,): (String,) = sqlx::query_as("SELECT password_hash FROM users WHERE email = ?")
         .bind(&email)
         .fetch_one(&db)
         .await
         .expect("read");
-    assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
-    assert_eq!(app.login(&email, "hunter2-from-go").await.status(), StatusCode::OK);
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{stored}"
+    );
+    assert_eq!(
+        app.login(&email, "hunter2-from-go").await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -103,7 +152,10 @@ async fn a_full_hashing_queue_answers_503_with_retry_after() {
             other => panic!("unexpected {other}"),
         }
     }
-    assert!(busy > 0, "24 concurrent logins on a queue of 0 never overflowed");
+    assert!(
+        busy > 0,
+        "24 concurrent logins on a queue of 0 never overflowed"
+    );
 }
 
 /// Joins request futures without another dependency.

@@ -41,12 +41,25 @@ async fn profile_data_and_me_with_a_valid_token() {
     assert_eq!(profile["email"], email);
     assert!(profile["message"].is_string());
 
-    let data: serde_json::Value = app.get("/api/data", Some(token)).await.json().await.expect("json");
-    assert!(data["message"].as_str().expect("message").contains("Test User"));
+    let data: serde_json::Value = app
+        .get("/api/data", Some(token))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        data["message"]
+            .as_str()
+            .expect("message")
+            .contains("Test User")
+    );
 
     let me = app.get("/api/auth/me", Some(token)).await;
     assert_eq!(me.status(), StatusCode::OK);
-    assert_eq!(me.json::<serde_json::Value>().await.expect("json"), body["user"]);
+    assert_eq!(
+        me.json::<serde_json::Value>().await.expect("json"),
+        body["user"]
+    );
 }
 
 #[tokio::test]
@@ -56,15 +69,28 @@ async fn unusable_credentials_get_the_right_401() {
     let refresh = body["tokens"]["refresh_token"].as_str().expect("refresh");
     let access = body["tokens"]["access_token"].as_str().expect("access");
     for path in ["/api/profile", "/api/data", "/api/auth/me"] {
-        assert_error(app.get(path, None).await, StatusCode::UNAUTHORIZED, "missing_token").await;
+        assert_error(
+            app.get(path, None).await,
+            StatusCode::UNAUTHORIZED,
+            "missing_token",
+        )
+        .await;
         let cases: Vec<(&str, String, &str)> = vec![
             ("empty header", String::new(), "missing_token"),
             ("basic scheme", "Basic YWRhOnB3".into(), "invalid_token"),
             ("bearer with nothing", "Bearer".into(), "invalid_token"),
             ("bearer with spaces", "Bearer    ".into(), "invalid_token"),
             ("garbage", "Bearer not-a-jwt".into(), "invalid_token"),
-            ("refresh token as access token", format!("Bearer {refresh}"), "invalid_token"),
-            ("over 8 KiB", format!("Bearer {}", "a".repeat(9000)), "invalid_token"),
+            (
+                "refresh token as access token",
+                format!("Bearer {refresh}"),
+                "invalid_token",
+            ),
+            (
+                "over 8 KiB",
+                format!("Bearer {}", "a".repeat(9000)),
+                "invalid_token",
+            ),
             ("tampered", format!("Bearer {}x", access), "invalid_token"),
         ];
         for (name, header, code) in cases {
@@ -97,11 +123,24 @@ async fn expired_and_foreign_tokens() {
     let id = body["user"]["id"].as_str().expect("id");
     // Expired beyond the 60 s leeway.
     let expired = mint(id, now() - 120);
-    assert_error(app.get("/api/profile", Some(&expired)).await, StatusCode::UNAUTHORIZED, "token_expired").await;
+    assert_error(
+        app.get("/api/profile", Some(&expired)).await,
+        StatusCode::UNAUTHORIZED,
+        "token_expired",
+    )
+    .await;
     // Validly signed for a user that never existed: routes that read the user say invalid_token.
     let ghost = mint(&uuid::Uuid::new_v4().to_string(), now() + 600);
-    assert_eq!(app.get("/api/profile", Some(&ghost)).await.status(), StatusCode::OK);
-    assert_error(app.get("/api/auth/me", Some(&ghost)).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    assert_eq!(
+        app.get("/api/profile", Some(&ghost)).await.status(),
+        StatusCode::OK
+    );
+    assert_error(
+        app.get("/api/auth/me", Some(&ghost)).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
     // A token from another issuer's secret.
     let other = SigningKey::from_secret(b"another-secret-another-secret-another-secret")
         .expect("secret")
@@ -119,7 +158,12 @@ async fn expired_and_foreign_tokens() {
             roles: vec![],
         })
         .expect("sign");
-    assert_error(app.get("/api/profile", Some(&other)).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    assert_error(
+        app.get("/api/profile", Some(&other)).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -132,6 +176,11 @@ async fn a_disabled_users_token_is_revoked_where_the_user_is_read() {
         .execute(&database(&app).await)
         .await
         .expect("disable");
-    assert_error(app.get("/api/auth/me", Some(token)).await, StatusCode::UNAUTHORIZED, "token_revoked").await;
+    assert_error(
+        app.get("/api/auth/me", Some(token)).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
     let _ = json!({});
 }

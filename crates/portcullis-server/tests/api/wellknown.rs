@@ -5,7 +5,9 @@ use crate::helpers::TestApp;
 
 fn header_of(token: &str) -> serde_json::Value {
     let segment = token.split('.').next().expect("header");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment).expect("b64");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .expect("b64");
     serde_json::from_slice(&bytes).expect("json")
 }
 
@@ -44,42 +46,91 @@ async fn jwks_publishes_the_signing_key_and_tokens_name_it() {
     assert_eq!(claims.sub, body["user"]["id"].as_str().expect("id"));
     assert_eq!(claims.roles, vec!["user".to_string()]);
     assert!(claims.exp - claims.iat == 900 && claims.nbf == Some(claims.iat));
-    assert!(uuid::Uuid::parse_str(&claims.jti).expect("jti").get_version_num() == 4);
-    assert!(uuid::Uuid::parse_str(&claims.sid).expect("sid").get_version_num() == 4);
+    assert!(
+        uuid::Uuid::parse_str(&claims.jti)
+            .expect("jti")
+            .get_version_num()
+            == 4
+    );
+    assert!(
+        uuid::Uuid::parse_str(&claims.sid)
+            .expect("sid")
+            .get_version_num()
+            == 4
+    );
 }
 
 #[tokio::test]
 async fn algorithms_and_issuer_settings() {
     for alg in ["ES256", "RS256"] {
-        let app = TestApp::spawn_with(&[("JWT_ALGORITHM", alg), ("JWT_ISSUER", "https://auth.example.com"), ("JWT_AUDIENCE", "api")]).await;
-        let jwks: serde_json::Value = app.get("/.well-known/jwks.json", None).await.json().await.expect("json");
+        let app = TestApp::spawn_with(&[
+            ("JWT_ALGORITHM", alg),
+            ("JWT_ISSUER", "https://auth.example.com"),
+            ("JWT_AUDIENCE", "api"),
+        ])
+        .await;
+        let jwks: serde_json::Value = app
+            .get("/.well-known/jwks.json", None)
+            .await
+            .json()
+            .await
+            .expect("json");
         assert_eq!(jwks["keys"][0]["alg"], alg);
         let (_, body) = app.new_user().await;
         let token = body["tokens"]["access_token"].as_str().expect("token");
         assert_eq!(header_of(token)["alg"], alg);
-        assert_eq!(app.get("/api/profile", Some(token)).await.status(), StatusCode::OK);
-        let ring = portcullis_token::KeyRing::from_jwks(&portcullis_token::JwkSet::from_json(jwks.to_string().as_bytes()).expect("jwks"));
+        assert_eq!(
+            app.get("/api/profile", Some(token)).await.status(),
+            StatusCode::OK
+        );
+        let ring = portcullis_token::KeyRing::from_jwks(
+            &portcullis_token::JwkSet::from_json(jwks.to_string().as_bytes()).expect("jwks"),
+        );
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        ring.verify(token, &portcullis_token::Validator::new("https://auth.example.com", "api"), now)
-            .expect("issuer and audience come from the settings");
+        ring.verify(
+            token,
+            &portcullis_token::Validator::new("https://auth.example.com", "api"),
+            now,
+        )
+        .expect("issuer and audience come from the settings");
     }
 }
 
 #[tokio::test]
 async fn hs256_publishes_no_key() {
     let app = TestApp::spawn_hs256().await;
-    let jwks: serde_json::Value = app.get("/.well-known/jwks.json", None).await.json().await.expect("json");
+    let jwks: serde_json::Value = app
+        .get("/.well-known/jwks.json", None)
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(jwks["keys"], serde_json::json!([]));
     let (_, body) = app.new_user().await;
-    assert_eq!(header_of(body["tokens"]["access_token"].as_str().expect("token"))["alg"], "HS256");
+    assert_eq!(
+        header_of(body["tokens"]["access_token"].as_str().expect("token"))["alg"],
+        "HS256"
+    );
 }
 
 #[tokio::test]
 async fn discovery_and_health() {
-    let app = TestApp::spawn_with(&[("PUBLIC_URL", "https://auth.example.com/"), ("JWT_ISSUER", "https://auth.example.com")]).await;
-    let config: serde_json::Value = app.get("/.well-known/openid-configuration", None).await.json().await.expect("json");
+    let app = TestApp::spawn_with(&[
+        ("PUBLIC_URL", "https://auth.example.com/"),
+        ("JWT_ISSUER", "https://auth.example.com"),
+    ])
+    .await;
+    let config: serde_json::Value = app
+        .get("/.well-known/openid-configuration", None)
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(config["issuer"], "https://auth.example.com");
-    assert_eq!(config["jwks_uri"], "https://auth.example.com/.well-known/jwks.json");
+    assert_eq!(
+        config["jwks_uri"],
+        "https://auth.example.com/.well-known/jwks.json"
+    );
     assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
     assert_eq!(app.get("/readyz", None).await.status(), StatusCode::OK);
 }
