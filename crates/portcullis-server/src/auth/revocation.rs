@@ -173,19 +173,24 @@ impl Revocations {
     /// One page of the feed after `since` (a snapshot when `None`).
     pub fn page(&self, since: Option<i64>, reset: bool, limit: usize) -> FeedPage {
         let state = self.read();
-        let start = since.map_or(i64::MIN, |s| s.saturating_add(1));
-        let mut entries = state.log.range(start..=state.confirmed);
-        let revoked: Vec<FeedEntry> = entries
-            .by_ref()
-            .take(limit)
-            .map(|(_, r)| feed_entry(r))
-            .collect();
-        let last = state
+        let after = since.unwrap_or(i64::MIN);
+        let published = state
             .log
-            .range(start..=state.confirmed)
-            .nth(revoked.len().saturating_sub(1))
-            .map(|(id, _)| *id);
-        let more = entries.next().is_some();
+            .range(..=state.confirmed)
+            .filter(|(id, _)| **id > after);
+        let mut revoked = Vec::new();
+        let mut last = None;
+        let mut more = false;
+        for (id, entry) in published {
+            if revoked.len() == limit {
+                more = true;
+                break;
+            }
+            revoked.push(feed_entry(entry));
+            last = Some(*id);
+        }
+        // A full page ends at its last entry; otherwise the reader is up to
+        // date with everything confirmed.
         let cursor_id = match (more, last) {
             (true, Some(id)) => id,
             _ => state.confirmed.max(since.unwrap_or(0)),

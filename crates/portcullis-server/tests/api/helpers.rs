@@ -219,6 +219,31 @@ impl TestApp {
         (email, response.json().await.expect("json"))
     }
 
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json(
+            "/api/auth/refresh",
+            &json!({"refresh_token": refresh_token}),
+        )
+        .await
+    }
+
+    /// POST with a bearer token and no body.
+    pub async fn post_auth(&self, path: &str, token: &str) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Logs `email` in again (a new session) and returns the tokens.
+    pub async fn session_of(&self, email: &str) -> Tokens {
+        let response = self.login(email, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        Tokens::of(&response.json::<Value>().await.expect("json")["tokens"])
+    }
+
     pub fn database(&self) -> PathBuf {
         self.data_dir.join("portcullis.db")
     }
@@ -291,4 +316,55 @@ pub async fn database(app: &TestApp) -> sqlx::SqlitePool {
         .connect_with(options)
         .await
         .expect("open the app database")
+}
+
+/// A token pair from a `tokens` object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl Tokens {
+    pub fn of(tokens: &Value) -> Self {
+        Self {
+            access: tokens["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned(),
+            refresh: tokens["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_owned(),
+        }
+    }
+
+    /// The access token's claims, read without verification.
+    pub fn claims(&self) -> Value {
+        use base64::Engine;
+        let payload = self.access.split('.').nth(1).expect("payload");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("b64");
+        serde_json::from_slice(&bytes).expect("json")
+    }
+}
+
+/// Polls `check` until it holds or `within` passes; returns the time taken.
+pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < within,
+            "condition not met within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }

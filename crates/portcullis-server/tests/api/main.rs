@@ -6,5 +6,8 @@ mod helpers;
 mod lifecycle;
 mod login;
 mod protected;
+mod refresh;
 mod register;
+mod revocation;
+mod sessions;
 mod wellknown;

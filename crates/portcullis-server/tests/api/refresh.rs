@@ -1,0 +1,293 @@
+//! Refresh rotation, the grace rule and reuse detection (API.md, refresh).
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, Tokens, assert_error, database};
+
+async fn pair(app: &TestApp, refresh: &str) -> Tokens {
+    let response = app.refresh(refresh).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 900);
+    Tokens::of(&body)
+}
+
+#[tokio::test]
+async fn each_refresh_spends_the_token_and_issues_a_successor() {
+    let app = TestApp::spawn().await;
+    let (_, body) = app.new_user().await;
+    let first = Tokens::of(&body["tokens"]);
+    let mut current = first.clone();
+    for _ in 0..5 {
+        let next = pair(&app, &current.refresh).await;
+        assert_ne!(next.refresh, current.refresh);
+        assert_ne!(next.access, current.access);
+        assert_eq!(next.claims()["sid"], first.claims()["sid"], "same session");
+        assert_eq!(
+            app.get("/api/profile", Some(&next.access)).await.status(),
+            StatusCode::OK
+        );
+        current = next;
+    }
+    // The refresh token is never an access token, and vice versa.
+    assert_error(
+        app.get("/api/profile", Some(&current.refresh)).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    assert_error(
+        app.refresh(&current.access).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_retry_within_the_grace_window_returns_the_very_same_pair() {
+    let app = TestApp::spawn().await;
+    let (_, body) = app.new_user().await;
+    let first = Tokens::of(&body["tokens"]);
+    let a = pair(&app, &first.refresh).await;
+    let b = pair(&app, &first.refresh).await;
+    assert_eq!(a, b);
+    // The successor still works, once.
+    let c = pair(&app, &a.refresh).await;
+    assert_ne!(c, a);
+}
+
+#[tokio::test]
+async fn concurrent_refreshes_of_one_token_get_one_identical_pair() {
+    let app = TestApp::spawn().await;
+    let (_, body) = app.new_user().await;
+    let token = Tokens::of(&body["tokens"]).refresh;
+    let requests: Vec<_> = (0..8)
+        .map(|_| {
+            let client = app.client.clone();
+            let url = app.url("/api/auth/refresh");
+            let body = json!({"refresh_token": token});
+            tokio::spawn(async move { client.post(url).json(&body).send().await.expect("request") })
+        })
+        .collect();
+    let mut pairs = Vec::new();
+    for request in requests {
+        let response = request.await.expect("join");
+        assert_eq!(response.status(), StatusCode::OK);
+        pairs.push(Tokens::of(&response.json::<Value>().await.expect("json")));
+    }
+    assert!(pairs.windows(2).all(|w| w[0] == w[1]), "{pairs:?}");
+    let (successors,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM refresh_tokens WHERE spent_at IS NULL")
+            .fetch_one(&database(&app).await)
+            .await
+            .expect("count");
+    assert_eq!(successors, 1, "exactly one successor was stored");
+}
+
+#[tokio::test]
+async fn reuse_after_the_grace_window_revokes_that_session_only() {
+    let app = TestApp::spawn_with(&[("REFRESH_GRACE", "1s")]).await;
+    let (email, body) = app.new_user().await;
+    let stolen = Tokens::of(&body["tokens"]);
+    let other_session = app.session_of(&email).await;
+    let legit = pair(&app, &stolen.refresh).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    assert_error(
+        app.refresh(&stolen.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "refresh_token_reused",
+    )
+    .await;
+    // Every token of that session is dead...
+    assert_error(
+        app.refresh(&legit.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+    assert_error(
+        app.get("/api/profile", Some(&legit.access)).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+    assert_error(
+        app.get("/api/profile", Some(&stolen.access)).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+    // ...a second replay is no longer "reuse": the session is gone.
+    assert_error(
+        app.refresh(&stolen.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+    // The user's other session lives on.
+    assert_eq!(
+        app.get("/api/profile", Some(&other_session.access))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    pair(&app, &other_session.refresh).await;
+}
+
+#[tokio::test]
+async fn a_retry_after_the_successor_was_used_is_reuse_even_within_grace() {
+    let app = TestApp::spawn().await;
+    let (_, body) = app.new_user().await;
+    let first = Tokens::of(&body["tokens"]);
+    let second = pair(&app, &first.refresh).await;
+    let third = pair(&app, &second.refresh).await;
+    assert_error(
+        app.refresh(&first.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "refresh_token_reused",
+    )
+    .await;
+    assert_error(
+        app.refresh(&third.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn refresh_rereads_the_user() {
+    let app = TestApp::spawn().await;
+    let (email, body) = app.new_user().await;
+    let tokens = Tokens::of(&body["tokens"]);
+    let db = database(&app).await;
+    sqlx::query(
+        "UPDATE users SET roles = '[\"user\",\"editor\"]', name = 'Renamed' WHERE email = ?",
+    )
+    .bind(&email)
+    .execute(&db)
+    .await
+    .expect("update");
+    let next = pair(&app, &tokens.refresh).await;
+    assert_eq!(next.claims()["roles"], json!(["user", "editor"]));
+    assert_eq!(next.claims()["name"], "Renamed");
+    sqlx::query("UPDATE users SET disabled = 1 WHERE email = ?")
+        .bind(&email)
+        .execute(&db)
+        .await
+        .expect("disable");
+    assert_error(
+        app.refresh(&next.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn missing_unknown_and_malformed_refresh_tokens() {
+    let app = TestApp::spawn().await;
+    let url = app.url("/api/auth/refresh");
+    assert_error(
+        app.client.post(&url).send().await.expect("request"),
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+    assert_error(
+        app.post_json("/api/auth/refresh", &json!({})).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+    assert_error(
+        app.post_json("/api/auth/refresh", &json!({"refresh_token": null}))
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+    assert_error(
+        app.refresh("not-a-token").await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+    assert_error(
+        app.post_json("/api/auth/refresh", &json!({"refresh_token": 42}))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    let response = app
+        .client
+        .post(&url)
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .expect("request");
+    assert_error(
+        response,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn token_and_session_lifetimes() {
+    for setting in [
+        "REFRESH_TOKEN_EXPIRATION",
+        "SESSION_IDLE_TIMEOUT",
+        "SESSION_MAX_LIFETIME",
+    ] {
+        let app = TestApp::spawn_with(&[(setting, "1s"), ("JWT_EXPIRATION", "1s")]).await;
+        let (_, body) = app.new_user().await;
+        let tokens = Tokens::of(&body["tokens"]);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_error(
+            app.refresh(&tokens.refresh).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_refresh_token",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn refresh_tokens_and_grace_pairs_are_never_stored_in_clear() {
+    let app = TestApp::spawn().await;
+    let (_, body) = app.new_user().await;
+    let first = Tokens::of(&body["tokens"]);
+    let second = pair(&app, &first.refresh).await;
+    let third = pair(&app, &second.refresh).await;
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(&app.data_dir).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "key") {
+            stored.extend(std::fs::read(path).expect("read"));
+        }
+    }
+    let stored = String::from_utf8_lossy(&stored);
+    for token in [
+        &first.refresh,
+        &second.refresh,
+        &third.refresh,
+        &second.access,
+        &third.access,
+    ] {
+        assert!(
+            !stored.contains(token.as_str()),
+            "a token is stored in clear"
+        );
+    }
+}
