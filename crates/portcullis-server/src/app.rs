@@ -17,15 +17,31 @@ use crate::auth::secrets::MasterKey;
 use crate::auth::{Auth, REFRESH_LOOKUP_LABEL};
 use crate::config::{Config, SigningConfig};
 use crate::http::{self, AppInner, AppState};
-use crate::store::{SqliteStore, Store};
+use crate::store::{AnyStore, PgStore, SqliteStore, Store};
 
-/// Opens the data directory and database (running migrations).
-pub async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
+/// Opens the database (running migrations): PostgreSQL when `DATABASE_URL`
+/// is set, else SQLite in `DATA_DIR`.
+pub async fn open_store(config: &Config) -> anyhow::Result<AnyStore> {
+    if let Some(url) = &config.database_url {
+        let store = PgStore::connect(
+            url.expose_secret(),
+            config.database_max_connections,
+            // Requests give up at REQUEST_TIMEOUT anyway; connecting at start
+            // deserves a little more patience.
+            config
+                .request_timeout
+                .max(std::time::Duration::from_secs(5)),
+        )
+        .await
+        .context("DATABASE_URL: cannot connect to PostgreSQL or migrate it")?;
+        return Ok(AnyStore::Postgres(store));
+    }
     create_private_dir(&config.data_dir)?;
     let path = config.data_dir.join("portcullis.db");
-    SqliteStore::open(&path)
+    let store = SqliteStore::open(&path)
         .await
-        .with_context(|| format!("DATA_DIR: cannot open the database at {}", path.display()))
+        .with_context(|| format!("DATA_DIR: cannot open the database at {}", path.display()))?;
+    Ok(AnyStore::Sqlite(store))
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
@@ -44,6 +60,11 @@ pub fn master_key(config: &Config) -> anyhow::Result<MasterKey> {
             MasterKey::from_base64(text.expose_secret()).context("PORTCULLIS_MASTER_KEY: invalid")
         }
         None => {
+            if config.database_url.is_some() {
+                tracing::warn!(
+                    "PORTCULLIS_MASTER_KEY is not set: using $DATA_DIR/master.key; every instance sharing this database needs the same key"
+                );
+            }
             create_private_dir(&config.data_dir)?;
             MasterKey::load_or_create(&config.data_dir.join("master.key"))
                 .context("PORTCULLIS_MASTER_KEY: cannot read or create $DATA_DIR/master.key")
@@ -52,7 +73,7 @@ pub fn master_key(config: &Config) -> anyhow::Result<MasterKey> {
 }
 
 /// Everything a request needs, built once at start.
-pub async fn build_auth(config: &Config) -> anyhow::Result<Auth<SqliteStore>> {
+pub async fn build_auth(config: &Config) -> anyhow::Result<Auth<AnyStore>> {
     let store = open_store(config).await?;
     let master = master_key(config)?;
     let sealer = master.sealer(KEY_SEALING_LABEL)?;

@@ -80,6 +80,9 @@ pub struct Config {
     pub bind: IpAddr,
     pub port: u16,
     pub data_dir: PathBuf,
+    /// `postgres://…`; `None` selects the embedded SQLite database.
+    pub database_url: Option<SecretString>,
+    pub database_max_connections: u32,
     pub public_url: String,
     pub issuer: String,
     pub audience: String,
@@ -195,12 +198,13 @@ impl Config {
             None => format!("http://localhost:{port}"),
             Some(url) => validate_public_url(&url)?,
         };
-        // PostgreSQL arrives with the scale-out work; until then a set
-        // DATABASE_URL must not be silently ignored.
-        if env.get("DATABASE_URL").is_some() {
+        let database_url = env.secret("DATABASE_URL", "DATABASE_URL_FILE")?;
+        let is_postgres =
+            |url: &str| url.starts_with("postgres://") || url.starts_with("postgresql://");
+        if database_url.as_deref().is_some_and(|url| !is_postgres(url)) {
             return Err(bad(
                 "DATABASE_URL",
-                "PostgreSQL is not supported by this build yet; unset DATABASE_URL to use the embedded SQLite database in DATA_DIR",
+                "must be a postgres:// URL; unset it to use the embedded SQLite database in DATA_DIR",
             ));
         }
         let tls = match (env.get("TLS_CERT"), env.get("TLS_KEY")) {
@@ -223,6 +227,8 @@ impl Config {
                 .get("DATA_DIR")
                 .unwrap_or_else(|| "./data".into())
                 .into(),
+            database_url: database_url.map(SecretString::from),
+            database_max_connections: env.parse("DATABASE_MAX_CONNECTIONS", 10u32)?,
             public_url,
             issuer: env.get("JWT_ISSUER").unwrap_or_else(|| "portcullis".into()),
             audience: env
@@ -429,6 +435,7 @@ mod tests {
         assert_eq!(refused(&[("REGISTRATION", "maybe")]), "REGISTRATION");
         assert_eq!(refused(&[("COOKIE_SECURE", "perhaps")]), "COOKIE_SECURE");
         assert_eq!(refused(&[("DATABASE_URL", "mysql://x")]), "DATABASE_URL");
+        assert!(config(&[("DATABASE_URL", "postgres://u@h/db")]).is_ok());
         assert_eq!(
             refused(&[
                 ("JWT_SECRET", &"x".repeat(32)),

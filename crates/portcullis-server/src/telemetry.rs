@@ -10,22 +10,37 @@ use tracing_subscriber::{Layer, fmt};
 
 use crate::config::LogFormat;
 
-pub fn init(format: LogFormat) {
+/// `to_stderr` for CLI subcommands, whose stdout is their output.
+pub fn init(format: LogFormat, to_stderr: bool) {
     let filter = || EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let not_audit = Targets::new()
         .with_default(tracing::Level::TRACE)
         .with_target("audit", tracing::level_filters::LevelFilter::OFF);
+    let writer = move || -> Box<dyn std::io::Write> {
+        if to_stderr {
+            Box::new(std::io::stderr())
+        } else {
+            Box::new(std::io::stdout())
+        }
+    };
+    let ansi = !to_stderr && std::io::IsTerminal::is_terminal(&std::io::stdout());
     let general = match format {
         LogFormat::Text => fmt::layer()
             .with_target(false)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .with_ansi(ansi)
+            .with_writer(writer)
             .boxed(),
-        LogFormat::Json => fmt::layer().json().flatten_event(true).boxed(),
+        LogFormat::Json => fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_writer(writer)
+            .boxed(),
     };
     let audit = fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(false)
+        .with_writer(writer)
         .with_filter(Targets::new().with_target("audit", tracing::Level::INFO));
     // A second init (tests, `user create` after a failed start) is harmless.
     let _ = tracing_subscriber::registry()

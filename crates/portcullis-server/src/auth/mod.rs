@@ -184,8 +184,11 @@ impl<S> std::fmt::Debug for Auth<S> {
     }
 }
 
+/// The current time at the precision every store keeps (microseconds), so
+/// a value answered at creation equals the one read back later.
 pub(crate) fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
+    let now = OffsetDateTime::now_utc();
+    now.replace_microsecond(now.microsecond()).unwrap_or(now)
 }
 
 impl<S: Store> Auth<S> {
@@ -291,7 +294,13 @@ impl<S: Store> Auth<S> {
         // Login does not validate the format: a malformed address simply
         // matches no account, and still costs one hash.
         let email = input.email.trim().to_lowercase();
-        let user = self.store.user_by_email(&email).await?;
+        // An address with control characters matches no account (and NUL
+        // cannot even be sent to PostgreSQL); it still costs one hash.
+        let user = if email.chars().any(char::is_control) {
+            None
+        } else {
+            self.store.user_by_email(&email).await?
+        };
         let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
         let verdict = self.passwords.verify(input.password, stored).await?;
         let user = match user {
@@ -325,11 +334,19 @@ impl<S: Store> Auth<S> {
         let session = NewSession {
             id: Uuid::new_v4(),
             user_id: user.id,
-            device_name: device_name.map(|d| d.trim().chars().take(100).collect()),
+            device_name: device_name
+                .map(|d| {
+                    d.chars()
+                        .filter(|c| !c.is_control())
+                        .take(100)
+                        .collect::<String>()
+                })
+                .map(|d| d.trim().to_owned())
+                .filter(|d| !d.is_empty()),
             user_agent: client
                 .user_agent
                 .as_ref()
-                .map(|ua| ua.chars().take(512).collect()),
+                .map(|ua| ua.chars().filter(|c| !c.is_control()).take(512).collect()),
             ip: client.ip.clone(),
             created_at: at,
             expires_at: at + self.session_max_lifetime,

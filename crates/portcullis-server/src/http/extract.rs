@@ -28,9 +28,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
 
     /// Checks in the contract's order: size (413), media type (415), then
     /// the JSON itself (400).
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let json = is_json(req.headers());
-        let bytes = read_limited(req, state).await?;
+        let bytes = read_limited(req).await?;
         if !json {
             return Err(unsupported_media_type());
         }
@@ -48,9 +48,9 @@ pub struct MaybeJson<T>(pub Option<Result<T, ApiError>>);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for MaybeJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let json = is_json(req.headers());
-        let bytes = read_limited(req, state).await?;
+        let bytes = read_limited(req).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(None));
         }
@@ -61,18 +61,62 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for MaybeJson<T> {
     }
 }
 
-async fn read_limited<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, state).await.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "request bodies must be at most 64 KiB",
-            )
+/// How much of an oversized body is still read (and dropped) before the 413
+/// goes out: closing a connection with unread data makes the kernel send a
+/// reset that can destroy the answer before the client reads it.
+const DRAIN_LIMIT: usize = 4 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads the body, at most [`BODY_LIMIT`] bytes (413 beyond).
+async fn read_limited(req: Request) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut too_large = declared.is_some_and(|len| len > BODY_LIMIT as u64);
+    let mut body = req.into_body();
+    let mut buffer = Vec::new();
+    let mut seen = 0usize;
+    let deadline = tokio::time::Instant::now() + DRAIN_TIME;
+    loop {
+        let next = if too_large {
+            match tokio::time::timeout_at(deadline, body.frame()).await {
+                Ok(next) => next,
+                Err(_) => break,
+            }
         } else {
-            ApiError::invalid_request("the request body could not be read")
+            body.frame().await
+        };
+        let Some(frame) = next else { break };
+        let Ok(data) = frame
+            .map_err(|_| ApiError::invalid_request("the request body could not be read"))?
+            .into_data()
+        else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen > BODY_LIMIT {
+            too_large = true;
+            buffer = Vec::new();
         }
-    })
+        if too_large {
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+        } else {
+            buffer.extend_from_slice(&data);
+        }
+    }
+    if too_large {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "request bodies must be at most 64 KiB",
+        ));
+    }
+    Ok(Bytes::from(buffer))
 }
 
 fn unsupported_media_type() -> ApiError {

@@ -26,11 +26,11 @@ use tower_http::trace::TraceLayer;
 
 use self::error::ApiError;
 use crate::auth::Auth;
-use crate::store::SqliteStore;
+use crate::store::AnyStore;
 
 #[derive(Debug)]
 pub struct AppInner {
-    pub auth: Auth<SqliteStore>,
+    pub auth: Auth<AnyStore>,
     pub issuer: String,
     pub public_url: String,
     pub request_timeout: Duration,

@@ -1,6 +1,8 @@
 //! Persistence behind the [`Store`] trait. One implementation per database;
 //! the rest of the server sees only these records and errors.
 
+mod postgres;
+mod rows;
 mod sqlite;
 
 use std::future::Future;
@@ -8,6 +10,7 @@ use std::future::Future;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -278,4 +281,57 @@ pub trait Store: Send + Sync + 'static {
         &self,
         key: &KeyRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The store chosen at start: SQLite by default, PostgreSQL with
+/// `DATABASE_URL`.
+#[derive(Debug, Clone)]
+pub enum AnyStore {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+impl AnyStore {
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(s) => s.close().await,
+            Self::Postgres(s) => s.close().await,
+        }
+    }
+}
+
+/// Forwards each `Store` method to the backend in use.
+macro_rules! forward {
+    ($( fn $name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )*) => {
+        impl Store for AnyStore {
+            $(
+                async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                    match self {
+                        Self::Sqlite(s) => s.$name($($arg),*).await,
+                        Self::Postgres(s) => s.$name($($arg),*).await,
+                    }
+                }
+            )*
+        }
+    };
+}
+
+forward! {
+    fn ping(&self) -> Result<(), StoreError>;
+    fn create_user(&self, user: &UserRecord) -> Result<(), StoreError>;
+    fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
+    fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError>;
+    fn set_password_hash(&self, user_id: Uuid, hash: &str, at: OffsetDateTime) -> Result<(), StoreError>;
+    fn create_session(&self, session: &NewSession, refresh: &NewRefreshToken) -> Result<(), StoreError>;
+    fn session(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError>;
+    fn live_sessions(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<SessionRecord>, StoreError>;
+    fn refresh_token(&self, hash: &[u8]) -> Result<Option<RefreshRecord>, StoreError>;
+    fn rotate(&self, spent: &[u8], rotation: &Rotation) -> Result<bool, StoreError>;
+    fn revoke_session(&self, id: Uuid, user_id: Option<Uuid>, at: OffsetDateTime, expires: i64) -> Result<Option<RevocationRecord>, StoreError>;
+    fn revoke_user_sessions(&self, user_id: Uuid, except: Option<Uuid>, at: OffsetDateTime, expires: i64, user_entry: Option<Revocation>) -> Result<Vec<RevocationRecord>, StoreError>;
+    fn revocations_since(&self, after: i64, now: i64, limit: u32) -> Result<Vec<RevocationRecord>, StoreError>;
+    fn feed_epoch(&self) -> Result<String, StoreError>;
+    fn prune(&self, now: OffsetDateTime, idle_timeout: std::time::Duration) -> Result<Pruned, StoreError>;
+    fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
+    fn insert_signing_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
 }

@@ -15,6 +15,7 @@ use sqlx::sqlite::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::rows::{SESSION_COLUMNS, USER_COLUMNS};
 use super::{
     KeyRecord, NewRefreshToken, NewSession, Pruned, RefreshRecord, Revocation, RevocationKind,
     RevocationRecord, Rotation, SessionRecord, Store, StoreError, UserRecord,
@@ -25,9 +26,6 @@ pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
 }
-
-const USER_COLUMNS: &str =
-    "id, email, name, password_hash, roles, email_verified, disabled, created_at, updated_at";
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and runs migrations.
@@ -71,65 +69,7 @@ impl SqliteStore {
     }
 }
 
-fn user_from_row(row: &SqliteRow) -> Result<UserRecord, StoreError> {
-    let roles: String = row.try_get("roles")?;
-    Ok(UserRecord {
-        id: row.try_get("id")?,
-        email: row.try_get("email")?,
-        name: row.try_get("name")?,
-        password_hash: row.try_get("password_hash")?,
-        roles: serde_json::from_str(&roles)
-            .map_err(|e| StoreError::Corrupt(format!("users.roles: {e}")))?,
-        email_verified: row.try_get("email_verified")?,
-        disabled: row.try_get("disabled")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-const SESSION_COLUMNS: &str =
-    "id, user_id, device_name, user_agent, ip, created_at, last_used_at, expires_at, revoked_at";
-
-fn session_from_row(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
-    Ok(SessionRecord {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
-        device_name: row.try_get("device_name")?,
-        user_agent: row.try_get("user_agent")?,
-        ip: row.try_get("ip")?,
-        created_at: row.try_get("created_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-        expires_at: row.try_get("expires_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
-}
-
-fn refresh_from_row(row: &SqliteRow) -> Result<RefreshRecord, StoreError> {
-    Ok(RefreshRecord {
-        hash: row.try_get("hash")?,
-        session_id: row.try_get("session_id")?,
-        issued_at: row.try_get("issued_at")?,
-        expires_at: row.try_get("expires_at")?,
-        spent_at: row.try_get("spent_at")?,
-        successor_hash: row.try_get("successor_hash")?,
-        grace_until: row.try_get("grace_until")?,
-        grace_pair: row.try_get("grace_pair")?,
-    })
-}
-
-fn revocation_from_row(row: &SqliteRow) -> Result<RevocationRecord, StoreError> {
-    let kind: String = row.try_get("kind")?;
-    Ok(RevocationRecord {
-        id: row.try_get("id")?,
-        revocation: Revocation {
-            kind: RevocationKind::parse(&kind)
-                .ok_or_else(|| StoreError::Corrupt(format!("revocations.kind {kind:?}")))?,
-            subject: row.try_get("subject")?,
-            before: row.try_get("before")?,
-            expires: row.try_get("expires")?,
-        },
-    })
-}
+super::rows::row_mappers!(SqliteRow);
 
 async fn insert_revocation(
     tx: &mut sqlx::SqliteConnection,
@@ -152,24 +92,20 @@ async fn insert_revocation(
     })
 }
 
-fn key_from_row(row: &SqliteRow) -> Result<KeyRecord, StoreError> {
-    Ok(KeyRecord {
-        kid: row.try_get("kid")?,
-        alg: row.try_get("alg")?,
-        sealed_private_key: row.try_get("sealed_private_key")?,
-        created_at: row.try_get("created_at")?,
-        signing_from: row.try_get("signing_from")?,
-        retire_after: row.try_get("retire_after")?,
-    })
-}
-
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
 }
 
 impl Store for SqliteStore {
+    /// Ready means able to serve logins, which write: a reader answers, and
+    /// the writer can take SQLite's write lock (released at once).
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.readers).await?;
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await?
+            .rollback()
+            .await?;
         Ok(())
     }
 

@@ -1,4 +1,5 @@
-//! `TestApp`: the real server as a child process, plus request helpers.
+//! `TestApp`: the real server as a child process, on SQLite or PostgreSQL,
+//! plus request helpers.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -15,16 +16,266 @@ pub const PASSWORD: &str = "correct horse battery staple";
 /// can mint tokens the server accepts (expired ones, unknown users).
 pub const HS256_SECRET: &str = "test-secret-for-black-box-tests-0123456789";
 
+/// The database a test runs on. Each test body runs once per backend (see
+/// `backends!`); the PostgreSQL run skips, saying so, where
+/// `PORTCULLIS_TEST_PG_URL` is unset, and fails under `CI=true`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+tokio::task_local! {
+    static BACKEND: Backend;
+}
+
+pub fn backend() -> Backend {
+    BACKEND.try_with(|b| *b).unwrap_or(Backend::Sqlite)
+}
+
+/// Runs a test body on `backend`, or explains why it cannot.
+pub async fn on(backend: Backend, body: impl std::future::Future<Output = ()>) {
+    if backend == Backend::Postgres && pg_url().is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "PORTCULLIS_TEST_PG_URL must be set in CI"
+        );
+        eprintln!("skipping the PostgreSQL run: PORTCULLIS_TEST_PG_URL is not set");
+        return;
+    }
+    BACKEND.scope(backend, body).await;
+}
+
+/// Declares tests that run once on SQLite and once on PostgreSQL with one
+/// body each: `backends! { async fn name() { ... } }`.
+#[macro_export]
+macro_rules! backends {
+    ($(async fn $name:ident() $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn body() $body
+
+            #[tokio::test]
+            async fn sqlite() {
+                $crate::helpers::on($crate::helpers::Backend::Sqlite, body()).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                $crate::helpers::on($crate::helpers::Backend::Postgres, body()).await;
+            }
+        }
+    )*};
+}
+
+fn pg_url() -> Option<String> {
+    std::env::var("PORTCULLIS_TEST_PG_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+/// `url` with its database name replaced.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_start..].find('/') {
+        Some(i) => &base[..authority_start + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// Runs SQL on the server's maintenance database, on a runtime of its own
+/// (callers may be inside a test's runtime or in `Drop`).
+fn admin_sql(statements: Vec<String>) {
+    admin(move |_| statements);
+}
+
+/// Runs `plan` (given the names of databases left behind by earlier runs)
+/// and then the statements it returns, on the maintenance database.
+fn admin(plan: impl FnOnce(Vec<String>) -> Vec<String> + Send + 'static) {
+    let url = pg_url().expect("PostgreSQL URL");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+                .await
+                .expect("connect to PORTCULLIS_TEST_PG_URL");
+            let leftovers: Vec<String> = sqlx::query_scalar(
+                "SELECT datname::text FROM pg_database WHERE datname LIKE 'pctpl\\_%' OR datname LIKE 'pctest\\_%'",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .expect("list databases");
+            for sql in plan(leftovers) {
+                let mut attempts = 0;
+                loop {
+                    match sqlx::query(sqlx::AssertSqlSafe(sql.clone())).execute(&mut conn).await {
+                        Ok(_) => break,
+                        // CREATE DATABASE … TEMPLATE refuses while another
+                        // copy is being made; a moment later it works.
+                        Err(e) if attempts < 100 && e.to_string().contains("being accessed by other users") => {
+                            attempts += 1;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        Err(e) => panic!("{sql}: {e}"),
+                    }
+                }
+            }
+        });
+    })
+    .join()
+    .expect("admin SQL thread");
+}
+
+/// A migrated template database, made once per test run by the binary's own
+/// `migrate`; each test copies it, which is much cheaper than migrating.
+fn template() -> &'static str {
+    static TEMPLATE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let name = format!("pctpl_{}", Uuid::new_v4().simple());
+        // Databases of earlier runs that were killed before cleaning up.
+        let created = name.clone();
+        admin(move |leftovers| {
+            let mut statements = Vec::new();
+            for old in leftovers {
+                statements.push(format!("ALTER DATABASE \"{old}\" WITH IS_TEMPLATE false"));
+                statements.push(format!("DROP DATABASE IF EXISTS \"{old}\" WITH (FORCE)"));
+            }
+            statements.push(format!("CREATE DATABASE \"{created}\""));
+            statements
+        });
+        let dir = fresh_data_dir();
+        let output = Command::new(binary())
+            .env_clear()
+            .env("DATA_DIR", &dir)
+            .env(
+                "DATABASE_URL",
+                with_database(&pg_url().expect("url"), &name),
+            )
+            .arg("migrate")
+            .output()
+            .expect("run migrate");
+        assert!(
+            output.status.success(),
+            "migrate: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let _ = std::fs::remove_dir_all(dir);
+        admin_sql(vec![format!(
+            "ALTER DATABASE \"{name}\" WITH IS_TEMPLATE true"
+        )]);
+        name
+    })
+}
+
+/// One test's PostgreSQL database, dropped with it.
+#[derive(Debug)]
+pub struct PgDatabase {
+    name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    fn create() -> Self {
+        let name = format!("pctest_{}", Uuid::new_v4().simple());
+        admin_sql(vec![format!(
+            "CREATE DATABASE \"{name}\" TEMPLATE \"{}\"",
+            template()
+        )]);
+        let url = with_database(&pg_url().expect("url"), &name);
+        Self { name, url }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        admin_sql(vec![format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            self.name
+        )]);
+    }
+}
+
+/// Where one server lives: its data directory, its database (on the
+/// PostgreSQL backend) and its settings. Outlives restarts.
+#[derive(Debug)]
+pub struct TestEnv {
+    pub data_dir: PathBuf,
+    pub database: Option<PgDatabase>,
+    pub env: Vec<(String, String)>,
+}
+
+impl TestEnv {
+    pub fn new(env: &[(&str, &str)]) -> Self {
+        let database = (backend() == Backend::Postgres).then(PgDatabase::create);
+        Self {
+            data_dir: fresh_data_dir(),
+            database,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    /// The binary with a clean environment: this env's settings only.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(binary());
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATA_DIR", &self.data_dir)
+            .env("BIND", "127.0.0.1")
+            .env("PORT", "0")
+            .env("RUST_LOG", "info")
+            .env("DATABASE_MAX_CONNECTIONS", "4");
+        if let Some(db) = &self.database {
+            cmd.env("DATABASE_URL", &db.url);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs a one-off command (a CLI subcommand) to completion.
+    pub fn run(&self, args: &[&str], extra: &[(&str, &str)]) -> std::process::Output {
+        let mut cmd = self.command();
+        cmd.args(args);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run portcullis")
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if !self.data_dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
+    }
+}
+
 pub struct TestApp {
     pub address: String,
-    pub data_dir: PathBuf,
     pub client: Client,
-    env: Vec<(String, String)>,
+    pub env: TestEnv,
     child: Child,
     output: Arc<Mutex<String>>,
 }
 
-/// A fresh, empty data directory that the test owns.
+/// A fresh, empty directory that the test owns.
 pub fn fresh_data_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("portcullis-test-{}", Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("create data dir");
@@ -33,21 +284,6 @@ pub fn fresh_data_dir() -> PathBuf {
 
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_portcullis")
-}
-
-/// The command with a clean, isolated environment for `data_dir`.
-pub fn command(data_dir: &PathBuf, env: &[(String, String)]) -> Command {
-    let mut cmd = Command::new(binary());
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATA_DIR", data_dir)
-        .env("BIND", "127.0.0.1")
-        .env("PORT", "0")
-        .env("RUST_LOG", "info");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
 }
 
 impl TestApp {
@@ -59,22 +295,19 @@ impl TestApp {
         Self::spawn_with(&[("JWT_SECRET", HS256_SECRET)]).await
     }
 
-    /// Starts on an existing data directory (e.g. one the CLI prepared).
-    pub async fn start_in(data_dir: PathBuf) -> Self {
-        Self::start(data_dir, Vec::new(), None)
-    }
-
     pub async fn spawn_with(env: &[(&str, &str)]) -> Self {
-        let env = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Self::start(fresh_data_dir(), env, None)
+        Self::start(TestEnv::new(env), None)
     }
 
-    fn start(data_dir: PathBuf, env: Vec<(String, String)>, client: Option<Client>) -> Self {
-        let tls = env.iter().any(|(k, _)| k == "TLS_CERT");
-        let mut child = command(&data_dir, &env)
+    /// Starts on an existing environment (e.g. one the CLI prepared).
+    pub async fn start_in(env: TestEnv) -> Self {
+        Self::start(env, None)
+    }
+
+    fn start(env: TestEnv, client: Option<Client>) -> Self {
+        let tls = env.env.iter().any(|(k, _)| k == "TLS_CERT");
+        let mut child = env
+            .command()
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -129,7 +362,6 @@ impl TestApp {
         });
         Self {
             address: format!("{scheme}://{address}"),
-            data_dir,
             client,
             env,
             child,
@@ -137,14 +369,126 @@ impl TestApp {
         }
     }
 
-    /// Same data directory and settings, new process (and a new port).
-    pub async fn restart(mut self) -> Self {
-        self.stop();
-        let data_dir = std::mem::take(&mut self.data_dir);
-        let env = std::mem::take(&mut self.env);
+    /// Same data directory, database and settings; a new process and port.
+    pub async fn restart(self) -> Self {
         let client = self.client.clone();
-        std::mem::forget(self);
-        Self::start(data_dir, env, Some(client))
+        Self::start(self.into_env(), Some(client))
+    }
+
+    /// Stops the process and hands back its environment.
+    pub fn into_env(mut self) -> TestEnv {
+        self.stop();
+        std::mem::replace(
+            &mut self.env,
+            TestEnv {
+                data_dir: PathBuf::new(),
+                database: None,
+                env: Vec::new(),
+            },
+        )
+    }
+
+    pub fn data_dir(&self) -> &PathBuf {
+        &self.env.data_dir
+    }
+
+    /// Runs SQL on the app's database, as an operator or an import from
+    /// another system would; tests use it to set up states the API cannot
+    /// reach yet (a bcrypt hash from a Go system, a disabled account). The
+    /// statement must be valid on both SQLite and PostgreSQL.
+    pub async fn sql(&self, statement: &str) {
+        let statement = sqlx::AssertSqlSafe(statement.to_owned());
+        match &self.env.database {
+            Some(db) => {
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+                    .await
+                    .expect("connect");
+                sqlx::query(statement)
+                    .execute(&mut conn)
+                    .await
+                    .expect("sql");
+            }
+            None => {
+                let mut conn = self.sqlite().await;
+                sqlx::query(statement)
+                    .execute(&mut conn)
+                    .await
+                    .expect("sql");
+            }
+        }
+    }
+
+    /// One value (a count, a hash) read from the app's database.
+    pub async fn scalar<T>(&self, query: &str) -> T
+    where
+        T: Send
+            + Unpin
+            + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Sqlite>
+            + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>,
+    {
+        let query = sqlx::AssertSqlSafe(query.to_owned());
+        match &self.env.database {
+            Some(db) => {
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+                    .await
+                    .expect("connect");
+                sqlx::query_scalar(query)
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("query")
+            }
+            None => {
+                let mut conn = self.sqlite().await;
+                sqlx::query_scalar(query)
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("query")
+            }
+        }
+    }
+
+    async fn sqlite(&self) -> sqlx::SqliteConnection {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(self.sqlite_file())
+            .busy_timeout(Duration::from_secs(5));
+        <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options)
+            .await
+            .expect("open the app database")
+    }
+
+    pub fn sqlite_file(&self) -> PathBuf {
+        self.env.data_dir.join("portcullis.db")
+    }
+
+    /// Everything the app stores, as text: the data directory's files (but
+    /// the master key) and, on PostgreSQL, every row of every table.
+    pub async fn stored(&self) -> String {
+        let mut stored = Vec::new();
+        for entry in std::fs::read_dir(&self.env.data_dir).expect("data dir") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|e| e != "key") {
+                stored.extend(std::fs::read(&path).expect("read"));
+            }
+        }
+        let mut text = String::from_utf8_lossy(&stored).into_owned();
+        if self.env.database.is_some() {
+            for table in [
+                "users",
+                "sessions",
+                "refresh_tokens",
+                "revocations",
+                "signing_keys",
+                "meta",
+            ] {
+                let rows: Option<String> = self
+                    .scalar(&format!("SELECT string_agg(t::text, ' ') FROM {table} t"))
+                    .await;
+                text.push_str(&rows.unwrap_or_default());
+            }
+        }
+        text
     }
 
     /// Sends SIGTERM and waits for a graceful exit; returns its status.
@@ -243,18 +587,11 @@ impl TestApp {
         assert_eq!(response.status(), StatusCode::OK);
         Tokens::of(&response.json::<Value>().await.expect("json")["tokens"])
     }
-
-    pub fn database(&self) -> PathBuf {
-        self.data_dir.join("portcullis.db")
-    }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.stop();
-        if !self.data_dir.as_os_str().is_empty() {
-            let _ = std::fs::remove_dir_all(&self.data_dir);
-        }
     }
 }
 
@@ -303,19 +640,6 @@ pub async fn assert_error(response: Response, status: StatusCode, code: &str) ->
         );
     }
     body
-}
-
-/// Opens the app's SQLite file directly, as an operator or an import from
-/// another system would; tests use it to set up states the API cannot reach
-/// yet (a bcrypt hash from a Go system, a disabled account) and to inspect
-/// what is stored.
-pub async fn database(app: &TestApp) -> sqlx::SqlitePool {
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(app.database());
-    sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .expect("open the app database")
 }
 
 /// A token pair from a `tokens` object.

@@ -5,10 +5,11 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::helpers::{PASSWORD, TestApp, command, fresh_data_dir};
+use crate::backends;
+use crate::helpers::{PASSWORD, TestApp, TestEnv, fresh_data_dir};
 
-#[tokio::test]
-async fn restart_keeps_keys_users_and_tokens() {
+backends! {
+    async fn restart_keeps_keys_users_and_tokens() {
     let app = TestApp::spawn().await;
     let (email, body) = app.new_user().await;
     let token = body["tokens"]["access_token"]
@@ -37,10 +38,10 @@ async fn restart_keeps_keys_users_and_tokens() {
         StatusCode::OK
     );
     assert_eq!(app.login(&email, PASSWORD).await.status(), StatusCode::OK);
-}
+}}
 
-#[tokio::test]
-async fn no_password_or_token_in_the_database_or_the_logs() {
+backends! {
+    async fn no_password_or_token_in_the_database_or_the_logs() {
     let app = TestApp::spawn_with(&[("LOG_FORMAT", "json"), ("RUST_LOG", "debug")]).await;
     let password = "a-very-distinctive-passphrase-42";
     let response = app.register("secret@example.com", password, "Secret").await;
@@ -57,14 +58,7 @@ async fn no_password_or_token_in_the_database_or_the_logs() {
         .await;
     let _ = app.get("/api/profile", Some("garbage.token.value")).await;
 
-    let mut stored = Vec::new();
-    for entry in std::fs::read_dir(&app.data_dir).expect("data dir") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_none_or(|e| e != "key") {
-            stored.extend(std::fs::read(&path).expect("read"));
-        }
-    }
-    let stored = String::from_utf8_lossy(&stored);
+    let stored = app.stored().await;
     let logs = app.logs();
     for secret in [password, "wrong-but-also-secret-99", refresh, access] {
         assert!(!stored.contains(secret), "a secret is stored in clear");
@@ -76,12 +70,12 @@ async fn no_password_or_token_in_the_database_or_the_logs() {
         "audit events are logged as JSON:\n{logs}"
     );
     assert!(logs.contains("\"event\":\"login_failed\""));
-}
+}}
 
-#[tokio::test]
-async fn the_master_key_file_is_private_and_required_to_read_the_keys() {
+backends! {
+    async fn the_master_key_file_is_private_and_required_to_read_the_keys() {
     let app = TestApp::spawn().await;
-    let path = app.data_dir.join("master.key");
+    let path = app.data_dir().join("master.key");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -91,16 +85,14 @@ async fn the_master_key_file_is_private_and_required_to_read_the_keys() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let data_dir = app.data_dir.clone();
+    let env = app.into_env();
     // Same database, another master key: refuse to start, say why.
     let wrong = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]);
-    let output = command(&data_dir, &[("PORTCULLIS_MASTER_KEY".into(), wrong)])
-        .output()
-        .expect("run");
+    let output = env.run(&[], &[("PORTCULLIS_MASTER_KEY", &wrong)]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("PORTCULLIS_MASTER_KEY"), "{stderr}");
-}
+}}
 
 #[tokio::test]
 async fn bad_settings_stop_the_process_naming_the_variable() {
@@ -112,36 +104,23 @@ async fn bad_settings_stop_the_process_naming_the_variable() {
         ("PUBLIC_URL", "auth.example.com", "PUBLIC_URL"),
     ];
     for (name, value, expected) in cases {
-        let dir = fresh_data_dir();
-        let output = command(&dir, &[(name.into(), value.into())])
-            .output()
-            .expect("run");
+        let output = TestEnv::new(&[(name, value)]).run(&[], &[]);
         assert_eq!(output.status.code(), Some(2), "{name}={value}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(expected), "{name}: {stderr}");
-        let _ = std::fs::remove_dir_all(dir);
     }
     // JWT_SECRET with an asymmetric JWT_ALGORITHM.
-    let dir = fresh_data_dir();
-    let output = command(
-        &dir,
-        &[
-            ("JWT_SECRET".into(), "x".repeat(40)),
-            ("JWT_ALGORITHM".into(), "ES256".into()),
-        ],
-    )
-    .output()
-    .expect("run");
+    let secret = "x".repeat(40);
+    let output = TestEnv::new(&[("JWT_SECRET", &secret), ("JWT_ALGORITHM", "ES256")]).run(&[], &[]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("JWT_SECRET"));
-    let _ = std::fs::remove_dir_all(dir);
 }
 
-#[tokio::test]
-async fn cli_creates_admins_lists_keys_and_migrates() {
-    let dir = fresh_data_dir();
+backends! {
+    async fn cli_creates_admins_lists_keys_and_migrates() {
+    let env = TestEnv::new(&[]);
     let run = |args: &[&str]| {
-        let output = command(&dir, &[]).args(args).output().expect("run");
+        let output = env.run(args, &[]);
         assert!(
             output.status.success(),
             "{args:?}: {}",
@@ -175,20 +154,17 @@ async fn cli_creates_admins_lists_keys_and_migrates() {
             .is_ok()
     );
     // A weak password is refused by the CLI too.
-    let weak = command(&dir, &[])
-        .args([
+    let weak = env.run(&[
             "user",
             "create",
             "--email",
             "b@example.com",
             "--password",
             "short",
-        ])
-        .output()
-        .expect("run");
+        ], &[]);
     assert!(!weak.status.success());
 
-    let app = TestApp::start_in(dir.clone()).await;
+    let app = TestApp::start_in(env).await;
     let response = app.login("root@example.com", PASSWORD).await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: serde_json::Value = response.json().await.expect("json");
@@ -204,16 +180,16 @@ async fn cli_creates_admins_lists_keys_and_migrates() {
         jwks["keys"][0]["kid"], fields[0],
         "keys list shows the key the server uses"
     );
-}
+}}
 
-#[tokio::test]
-async fn sigterm_stops_gracefully() {
+backends! {
+    async fn sigterm_stops_gracefully() {
     let mut app = TestApp::spawn().await;
     assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
     let status = app.terminate();
     assert!(status.success(), "{status}");
     assert!(app.logs().contains("shutting down"));
-}
+}}
 
 /// A self-signed certificate for 127.0.0.1 made by the openssl CLI.
 fn make_certificate(

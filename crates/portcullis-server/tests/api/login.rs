@@ -1,10 +1,11 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestApp, assert_error, database};
+use crate::backends;
+use crate::helpers::{PASSWORD, TestApp, assert_error};
 
-#[tokio::test]
-async fn login_returns_user_and_tokens_and_opens_a_session() {
+backends! {
+    async fn login_returns_user_and_tokens_and_opens_a_session() {
     let app = TestApp::spawn().await;
     let (email, registered) = app.new_user().await;
     let response = app
@@ -23,19 +24,16 @@ async fn login_returns_user_and_tokens_and_opens_a_session() {
         registered["tokens"]["refresh_token"]
     );
 
-    let db = database(&app).await;
-    let (count, device): (i64, Option<String>) = sqlx::query_as(
-        "SELECT (SELECT COUNT(*) FROM sessions), (SELECT device_name FROM sessions WHERE device_name IS NOT NULL)",
-    )
-    .fetch_one(&db)
-    .await
-    .expect("query");
+    let count: i64 = app.scalar("SELECT COUNT(*) FROM sessions").await;
+    let device: String = app
+        .scalar("SELECT device_name FROM sessions WHERE device_name IS NOT NULL")
+        .await;
     assert_eq!(count, 2, "register and login each open a session");
-    assert_eq!(device.as_deref(), Some("Ada's laptop"));
-}
+    assert_eq!(device, "Ada's laptop");
+}}
 
-#[tokio::test]
-async fn wrong_password_and_unknown_email_look_the_same() {
+backends! {
+    async fn wrong_password_and_unknown_email_look_the_same() {
     let app = TestApp::spawn().await;
     let (email, _) = app.new_user().await;
     let wrong = assert_error(
@@ -65,17 +63,13 @@ async fn wrong_password_and_unknown_email_look_the_same() {
         "invalid_credentials",
     )
     .await;
-}
+}}
 
-#[tokio::test]
-async fn a_disabled_account_is_refused_only_after_a_correct_password() {
+backends! {
+    async fn a_disabled_account_is_refused_only_after_a_correct_password() {
     let app = TestApp::spawn().await;
     let (email, _) = app.new_user().await;
-    sqlx::query("UPDATE users SET disabled = 1 WHERE email = ?")
-        .bind(&email)
-        .execute(&database(&app).await)
-        .await
-        .expect("disable");
+    app.sql(&format!("UPDATE users SET disabled = true WHERE email = '{email}'")).await;
     assert_error(
         app.login(&email, "wrong password!").await,
         StatusCode::UNAUTHORIZED,
@@ -88,23 +82,17 @@ async fn a_disabled_account_is_refused_only_after_a_correct_password() {
         "forbidden",
     )
     .await;
-}
+}}
 
-#[tokio::test]
-async fn bcrypt_hashes_from_the_go_design_verify_and_are_rehashed_to_argon2id() {
+backends! {
+    async fn bcrypt_hashes_from_the_go_design_verify_and_are_rehashed_to_argon2id() {
     let app = TestApp::spawn().await;
     let (email, _) = app.new_user().await;
     // What golang.org/x/crypto/bcrypt stores: $2a$, cost 10.
     let go_hash = bcrypt::hash("hunter2-from-go", 10)
         .expect("bcrypt")
         .replacen("$2b$", "$2a$", 1);
-    let db = database(&app).await;
-    sqlx::query("UPDATE users SET password_hash = ? WHERE email = ?")
-        .bind(&go_hash)
-        .bind(&email)
-        .execute(&db)
-        .await
-        .expect("import");
+    app.sql(&format!("UPDATE users SET password_hash = '{go_hash}' WHERE email = '{email}'")).await;
     assert_error(
         app.login(&email, "wrong").await,
         StatusCode::UNAUTHORIZED,
@@ -115,11 +103,9 @@ async fn bcrypt_hashes_from_the_go_design_verify_and_are_rehashed_to_argon2id() 
         app.login(&email, "hunter2-from-go").await.status(),
         StatusCode::OK
     );
-    let (stored,): (String,) = sqlx::query_as("SELECT password_hash FROM users WHERE email = ?")
-        .bind(&email)
-        .fetch_one(&db)
-        .await
-        .expect("read");
+    let stored: String = app
+        .scalar(&format!("SELECT password_hash FROM users WHERE email = '{email}'"))
+        .await;
     assert!(
         stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
         "{stored}"
@@ -128,10 +114,10 @@ async fn bcrypt_hashes_from_the_go_design_verify_and_are_rehashed_to_argon2id() 
         app.login(&email, "hunter2-from-go").await.status(),
         StatusCode::OK
     );
-}
+}}
 
-#[tokio::test]
-async fn a_full_hashing_queue_answers_503_with_retry_after() {
+backends! {
+    async fn a_full_hashing_queue_answers_503_with_retry_after() {
     let app = TestApp::spawn_with(&[("HASH_QUEUE_LIMIT", "0")]).await;
     let (email, _) = app.new_user().await;
     let attempts = (0..24).map(|_| {
@@ -156,7 +142,7 @@ async fn a_full_hashing_queue_answers_503_with_retry_after() {
         busy > 0,
         "24 concurrent logins on a queue of 0 never overflowed"
     );
-}
+}}
 
 /// Joins request futures without another dependency.
 async fn futures_join_all<F: std::future::Future<Output = reqwest::Response> + Send + 'static>(

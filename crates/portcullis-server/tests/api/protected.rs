@@ -2,7 +2,8 @@ use portcullis_token::{Audience, Claims, SigningKey};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{HS256_SECRET, TestApp, assert_error, database};
+use crate::backends;
+use crate::helpers::{HS256_SECRET, TestApp, assert_error};
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
@@ -27,8 +28,8 @@ fn mint(sub: &str, exp: i64) -> String {
     .expect("sign")
 }
 
-#[tokio::test]
-async fn profile_data_and_me_with_a_valid_token() {
+backends! {
+    async fn profile_data_and_me_with_a_valid_token() {
     let app = TestApp::spawn().await;
     let (email, body) = app.new_user().await;
     let token = body["tokens"]["access_token"].as_str().expect("token");
@@ -60,10 +61,10 @@ async fn profile_data_and_me_with_a_valid_token() {
         me.json::<serde_json::Value>().await.expect("json"),
         body["user"]
     );
-}
+}}
 
-#[tokio::test]
-async fn unusable_credentials_get_the_right_401() {
+backends! {
+    async fn unusable_credentials_get_the_right_401() {
     let app = TestApp::spawn().await;
     let (_, body) = app.new_user().await;
     let refresh = body["tokens"]["refresh_token"].as_str().expect("refresh");
@@ -114,10 +115,10 @@ async fn unusable_credentials_get_the_right_401() {
             .expect("request");
         assert_eq!(lower.status(), StatusCode::OK, "{path}");
     }
-}
+}}
 
-#[tokio::test]
-async fn expired_and_foreign_tokens() {
+backends! {
+    async fn expired_and_foreign_tokens() {
     let app = TestApp::spawn_hs256().await;
     let (_, body) = app.new_user().await;
     let id = body["user"]["id"].as_str().expect("id");
@@ -164,18 +165,14 @@ async fn expired_and_foreign_tokens() {
         "invalid_token",
     )
     .await;
-}
+}}
 
-#[tokio::test]
-async fn a_disabled_users_token_is_revoked_where_the_user_is_read() {
+backends! {
+    async fn a_disabled_users_token_is_revoked_where_the_user_is_read() {
     let app = TestApp::spawn().await;
     let (email, body) = app.new_user().await;
     let token = body["tokens"]["access_token"].as_str().expect("token");
-    sqlx::query("UPDATE users SET disabled = 1 WHERE email = ?")
-        .bind(&email)
-        .execute(&database(&app).await)
-        .await
-        .expect("disable");
+    app.sql(&format!("UPDATE users SET disabled = true WHERE email = '{email}'")).await;
     assert_error(
         app.get("/api/auth/me", Some(token)).await,
         StatusCode::UNAUTHORIZED,
@@ -183,4 +180,4 @@ async fn a_disabled_users_token_is_revoked_where_the_user_is_read() {
     )
     .await;
     let _ = json!({});
-}
+}}

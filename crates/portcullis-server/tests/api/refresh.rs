@@ -5,7 +5,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, Tokens, assert_error, database};
+use crate::backends;
+use crate::helpers::{TestApp, Tokens, assert_error};
 
 async fn pair(app: &TestApp, refresh: &str) -> Tokens {
     let response = app.refresh(refresh).await;
@@ -17,8 +18,8 @@ async fn pair(app: &TestApp, refresh: &str) -> Tokens {
     Tokens::of(&body)
 }
 
-#[tokio::test]
-async fn each_refresh_spends_the_token_and_issues_a_successor() {
+backends! {
+    async fn each_refresh_spends_the_token_and_issues_a_successor() {
     let app = TestApp::spawn().await;
     let (_, body) = app.new_user().await;
     let first = Tokens::of(&body["tokens"]);
@@ -47,10 +48,10 @@ async fn each_refresh_spends_the_token_and_issues_a_successor() {
         "invalid_refresh_token",
     )
     .await;
-}
+}}
 
-#[tokio::test]
-async fn a_retry_within_the_grace_window_returns_the_very_same_pair() {
+backends! {
+    async fn a_retry_within_the_grace_window_returns_the_very_same_pair() {
     let app = TestApp::spawn().await;
     let (_, body) = app.new_user().await;
     let first = Tokens::of(&body["tokens"]);
@@ -60,10 +61,10 @@ async fn a_retry_within_the_grace_window_returns_the_very_same_pair() {
     // The successor still works, once.
     let c = pair(&app, &a.refresh).await;
     assert_ne!(c, a);
-}
+}}
 
-#[tokio::test]
-async fn concurrent_refreshes_of_one_token_get_one_identical_pair() {
+backends! {
+    async fn concurrent_refreshes_of_one_token_get_one_identical_pair() {
     let app = TestApp::spawn().await;
     let (_, body) = app.new_user().await;
     let token = Tokens::of(&body["tokens"]).refresh;
@@ -82,16 +83,14 @@ async fn concurrent_refreshes_of_one_token_get_one_identical_pair() {
         pairs.push(Tokens::of(&response.json::<Value>().await.expect("json")));
     }
     assert!(pairs.windows(2).all(|w| w[0] == w[1]), "{pairs:?}");
-    let (successors,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM refresh_tokens WHERE spent_at IS NULL")
-            .fetch_one(&database(&app).await)
-            .await
-            .expect("count");
+    let successors: i64 = app
+        .scalar("SELECT COUNT(*) FROM refresh_tokens WHERE spent_at IS NULL")
+        .await;
     assert_eq!(successors, 1, "exactly one successor was stored");
-}
+}}
 
-#[tokio::test]
-async fn reuse_after_the_grace_window_revokes_that_session_only() {
+backends! {
+    async fn reuse_after_the_grace_window_revokes_that_session_only() {
     let app = TestApp::spawn_with(&[("REFRESH_GRACE", "1s")]).await;
     let (email, body) = app.new_user().await;
     let stolen = Tokens::of(&body["tokens"]);
@@ -139,10 +138,10 @@ async fn reuse_after_the_grace_window_revokes_that_session_only() {
         StatusCode::OK
     );
     pair(&app, &other_session.refresh).await;
-}
+}}
 
-#[tokio::test]
-async fn a_retry_after_the_successor_was_used_is_reuse_even_within_grace() {
+backends! {
+    async fn a_retry_after_the_successor_was_used_is_reuse_even_within_grace() {
     let app = TestApp::spawn().await;
     let (_, body) = app.new_user().await;
     let first = Tokens::of(&body["tokens"]);
@@ -160,39 +159,32 @@ async fn a_retry_after_the_successor_was_used_is_reuse_even_within_grace() {
         "invalid_refresh_token",
     )
     .await;
-}
+}}
 
-#[tokio::test]
-async fn refresh_rereads_the_user() {
+backends! {
+    async fn refresh_rereads_the_user() {
     let app = TestApp::spawn().await;
     let (email, body) = app.new_user().await;
     let tokens = Tokens::of(&body["tokens"]);
-    let db = database(&app).await;
-    sqlx::query(
-        "UPDATE users SET roles = '[\"user\",\"editor\"]', name = 'Renamed' WHERE email = ?",
-    )
-    .bind(&email)
-    .execute(&db)
-    .await
-    .expect("update");
+    app.sql(&format!(
+        r#"UPDATE users SET roles = '["user","editor"]', name = 'Renamed' WHERE email = '{email}'"#
+    ))
+    .await;
     let next = pair(&app, &tokens.refresh).await;
     assert_eq!(next.claims()["roles"], json!(["user", "editor"]));
     assert_eq!(next.claims()["name"], "Renamed");
-    sqlx::query("UPDATE users SET disabled = 1 WHERE email = ?")
-        .bind(&email)
-        .execute(&db)
-        .await
-        .expect("disable");
+    app.sql(&format!("UPDATE users SET disabled = true WHERE email = '{email}'"))
+        .await;
     assert_error(
         app.refresh(&next.refresh).await,
         StatusCode::UNAUTHORIZED,
         "invalid_refresh_token",
     )
     .await;
-}
+}}
 
-#[tokio::test]
-async fn missing_unknown_and_malformed_refresh_tokens() {
+backends! {
+    async fn missing_unknown_and_malformed_refresh_tokens() {
     let app = TestApp::spawn().await;
     let url = app.url("/api/auth/refresh");
     assert_error(
@@ -241,10 +233,10 @@ async fn missing_unknown_and_malformed_refresh_tokens() {
         "unsupported_media_type",
     )
     .await;
-}
+}}
 
-#[tokio::test]
-async fn token_and_session_lifetimes() {
+backends! {
+    async fn token_and_session_lifetimes() {
     for setting in [
         "REFRESH_TOKEN_EXPIRATION",
         "SESSION_IDLE_TIMEOUT",
@@ -261,23 +253,16 @@ async fn token_and_session_lifetimes() {
         )
         .await;
     }
-}
+}}
 
-#[tokio::test]
-async fn refresh_tokens_and_grace_pairs_are_never_stored_in_clear() {
+backends! {
+    async fn refresh_tokens_and_grace_pairs_are_never_stored_in_clear() {
     let app = TestApp::spawn().await;
     let (_, body) = app.new_user().await;
     let first = Tokens::of(&body["tokens"]);
     let second = pair(&app, &first.refresh).await;
     let third = pair(&app, &second.refresh).await;
-    let mut stored = Vec::new();
-    for entry in std::fs::read_dir(&app.data_dir).expect("dir") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_none_or(|e| e != "key") {
-            stored.extend(std::fs::read(path).expect("read"));
-        }
-    }
-    let stored = String::from_utf8_lossy(&stored);
+    let stored = app.stored().await;
     for token in [
         &first.refresh,
         &second.refresh,
@@ -290,4 +275,4 @@ async fn refresh_tokens_and_grace_pairs_are_never_stored_in_clear() {
             "a token is stored in clear"
         );
     }
-}
+}}

@@ -1,10 +1,11 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
+use crate::backends;
 use crate::helpers::{PASSWORD, TestApp, assert_error};
 
-#[tokio::test]
-async fn register_returns_the_user_and_a_token_pair() {
+backends! {
+    async fn register_returns_the_user_and_a_token_pair() {
     let app = TestApp::spawn().await;
     let response = app
         .register("  Ada@Example.COM ", PASSWORD, "  Ada Lovelace ")
@@ -39,10 +40,10 @@ async fn register_returns_the_user_and_a_token_pair() {
         me.json::<serde_json::Value>().await.expect("json")["email"],
         "ada@example.com"
     );
-}
+}}
 
-#[tokio::test]
-async fn a_taken_email_is_a_conflict_whatever_its_case() {
+backends! {
+    async fn a_taken_email_is_a_conflict_whatever_its_case() {
     let app = TestApp::spawn().await;
     assert_eq!(
         app.register("bob@example.com", PASSWORD, "Bob")
@@ -56,10 +57,10 @@ async fn a_taken_email_is_a_conflict_whatever_its_case() {
         "user_exists",
     )
     .await;
-}
+}}
 
-#[tokio::test]
-async fn invalid_input_is_400_with_the_right_code() {
+backends! {
+    async fn invalid_input_is_400_with_the_right_code() {
     let app = TestApp::spawn().await;
     let long_local = format!("{}@example.com", "a".repeat(65));
     let cases: Vec<(&str, serde_json::Value, &str)> = vec![
@@ -152,10 +153,10 @@ async fn invalid_input_is_400_with_the_right_code() {
             "{name}: the password is echoed"
         );
     }
-}
+}}
 
-#[tokio::test]
-async fn unicode_is_kept_and_passwords_count_scalar_values() {
+backends! {
+    async fn unicode_is_kept_and_passwords_count_scalar_values() {
     let app = TestApp::spawn().await;
     // Eight scalar values, sixteen bytes.
     let password = "пароль¡¿";
@@ -170,10 +171,10 @@ async fn unicode_is_kept_and_passwords_count_scalar_values() {
         app.login("élodie@exemple.fr", password).await.status(),
         StatusCode::OK
     );
-}
+}}
 
-#[tokio::test]
-async fn roles_and_verification_cannot_be_mass_assigned() {
+backends! {
+    async fn roles_and_verification_cannot_be_mass_assigned() {
     let app = TestApp::spawn().await;
     let response = app
         .post_json(
@@ -191,10 +192,10 @@ async fn roles_and_verification_cannot_be_mass_assigned() {
     assert_eq!(body["user"]["email_verified"], false);
     assert_ne!(body["user"]["id"], "00000000-0000-0000-0000-000000000001");
     assert_ne!(body["user"]["created_at"], "2000-01-01T00:00:00Z");
-}
+}}
 
-#[tokio::test]
-async fn closed_registration_and_allowed_domains() {
+backends! {
+    async fn closed_registration_and_allowed_domains() {
     let closed = TestApp::spawn_with(&[("REGISTRATION", "closed")]).await;
     assert_error(
         closed.register("ada@example.com", PASSWORD, "Ada").await,
@@ -225,4 +226,4 @@ async fn closed_registration_and_allowed_domains() {
         "forbidden",
     )
     .await;
-}
+}}

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, Tokens, assert_error, database, eventually};
+use crate::backends;
+use crate::helpers::{TestApp, Tokens, assert_error, eventually};
 
 async fn feed(app: &TestApp, query: &str) -> Value {
     let response = app
@@ -16,8 +17,8 @@ async fn feed(app: &TestApp, query: &str) -> Value {
     response.json().await.expect("json")
 }
 
-#[tokio::test]
-async fn a_long_polling_reader_learns_of_a_logout_within_a_second() {
+backends! {
+    async fn a_long_polling_reader_learns_of_a_logout_within_a_second() {
     let app = TestApp::spawn().await;
     let (_, body) = app.new_user().await;
     let tokens = Tokens::of(&body["tokens"]);
@@ -59,10 +60,10 @@ async fn a_long_polling_reader_learns_of_a_logout_within_a_second() {
         "{body}"
     );
     assert_ne!(body["cursor"], cursor.as_str());
-}
+}}
 
-#[tokio::test]
-async fn snapshots_cursors_paging_and_entry_kinds() {
+backends! {
+    async fn snapshots_cursors_paging_and_entry_kinds() {
     let app = TestApp::spawn().await;
     let (email, body) = app.new_user().await;
     let first = Tokens::of(&body["tokens"]);
@@ -139,10 +140,10 @@ async fn snapshots_cursors_paging_and_entry_kinds() {
         "invalid_request",
     )
     .await;
-}
+}}
 
-#[tokio::test]
-async fn at_most_eight_long_polls_per_address() {
+backends! {
+    async fn at_most_eight_long_polls_per_address() {
     let app = TestApp::spawn().await;
     let cursor = feed(&app, "").await["cursor"]
         .as_str()
@@ -177,10 +178,10 @@ async fn at_most_eight_long_polls_per_address() {
     for poll in polls {
         assert_eq!(poll.await.expect("join"), StatusCode::OK);
     }
-}
+}}
 
-#[tokio::test]
-async fn the_feed_can_require_a_token() {
+backends! {
+    async fn the_feed_can_require_a_token() {
     let app = TestApp::spawn_with(&[("REVOCATIONS_TOKEN", "feed-secret-123")]).await;
     assert_error(
         app.get("/.well-known/revocations", None).await,
@@ -200,10 +201,10 @@ async fn the_feed_can_require_a_token() {
             .status(),
         StatusCode::OK
     );
-}
+}}
 
-#[tokio::test]
-async fn revocations_sessions_and_keys_survive_a_restart() {
+backends! {
+    async fn revocations_sessions_and_keys_survive_a_restart() {
     let app = TestApp::spawn().await;
     let (email, body) = app.new_user().await;
     let revoked = Tokens::of(&body["tokens"]);
@@ -243,22 +244,15 @@ async fn revocations_sessions_and_keys_survive_a_restart() {
             .iter()
             .any(|e| e["sid"] == revoked.claims()["sid"])
     );
-}
+}}
 
-#[tokio::test]
-async fn retention_keeps_the_database_bounded() {
+backends! {
+    async fn retention_keeps_the_database_bounded() {
     let app = TestApp::spawn_with(&[("RETENTION_INTERVAL", "1s")]).await;
     let (email, _) = app.new_user().await;
-    let db = database(&app).await;
-    let count = |table: &'static str| {
-        let db = db.clone();
-        async move {
-            let sql = format!("SELECT COUNT(*) FROM {table}");
-            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
-                .fetch_one(&db)
-                .await
-                .expect("count")
-        }
+    let app = &app;
+    let count = |table: &'static str| async move {
+        app.scalar::<i64>(&format!("SELECT COUNT(*) FROM {table}")).await
     };
     for round in 0..3 {
         for _ in 0..5 {
@@ -279,4 +273,4 @@ async fn retention_keeps_the_database_bounded() {
             "revocations are kept only while they matter"
         );
     }
-}
+}}

@@ -4,6 +4,7 @@ use portcullis_token::{Audience, Claims, SigningKey};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::backends;
 use crate::helpers::{HS256_SECRET, PASSWORD, TestApp, Tokens, assert_error};
 
 async fn sessions(app: &TestApp, access: &str) -> Vec<Value> {
@@ -25,8 +26,8 @@ async fn login_on(app: &TestApp, email: &str, device: &str) -> Tokens {
     Tokens::of(&response.json::<Value>().await.expect("json")["tokens"])
 }
 
-#[tokio::test]
-async fn sessions_are_listed_with_the_current_one_marked_and_can_be_ended() {
+backends! {
+    async fn sessions_are_listed_with_the_current_one_marked_and_can_be_ended() {
     let app = TestApp::spawn().await;
     let (email, _) = app.new_user().await;
     let phone = login_on(&app, &email, "phone").await;
@@ -103,10 +104,10 @@ async fn sessions_are_listed_with_the_current_one_marked_and_can_be_ended() {
         "token_revoked",
     )
     .await;
-}
+}}
 
-#[tokio::test]
-async fn logout_revokes_the_session_at_once() {
+backends! {
+    async fn logout_revokes_the_session_at_once() {
     let app = TestApp::spawn().await;
     let (email, body) = app.new_user().await;
     let tokens = Tokens::of(&body["tokens"]);
@@ -136,10 +137,10 @@ async fn logout_revokes_the_session_at_once() {
             .status(),
         StatusCode::NO_CONTENT
     );
-}
+}}
 
-#[tokio::test]
-async fn logout_with_the_refresh_token_alone() {
+backends! {
+    async fn logout_with_the_refresh_token_alone() {
     let app = TestApp::spawn().await;
     let (_, body) = app.new_user().await;
     let tokens = Tokens::of(&body["tokens"]);
@@ -173,10 +174,10 @@ async fn logout_with_the_refresh_token_alone() {
         "missing_token",
     )
     .await;
-}
+}}
 
-#[tokio::test]
-async fn logout_with_an_expired_access_token() {
+backends! {
+    async fn logout_with_an_expired_access_token() {
     let app = TestApp::spawn_hs256().await;
     let (_, body) = app.new_user().await;
     let tokens = Tokens::of(&body["tokens"]);
@@ -228,10 +229,10 @@ async fn logout_with_an_expired_access_token() {
         "invalid_token",
     )
     .await;
-}
+}}
 
-#[tokio::test]
-async fn logout_all_revokes_every_session_but_a_new_login_works_at_once() {
+backends! {
+    async fn logout_all_revokes_every_session_but_a_new_login_works_at_once() {
     let app = TestApp::spawn().await;
     let (email, body) = app.new_user().await;
     let first = Tokens::of(&body["tokens"]);
@@ -263,10 +264,10 @@ async fn logout_all_revokes_every_session_but_a_new_login_works_at_once() {
         StatusCode::OK
     );
     assert_eq!(sessions(&app, &fresh.access).await.len(), 1);
-}
+}}
 
-#[tokio::test]
-async fn password_change_revokes_the_other_sessions() {
+backends! {
+    async fn password_change_revokes_the_other_sessions() {
     let app = TestApp::spawn().await;
     let (email, body) = app.new_user().await;
     let current = Tokens::of(&body["tokens"]);
@@ -328,4 +329,4 @@ async fn password_change_revokes_the_other_sessions() {
         app.login(&email, "a brand new passphrase").await.status(),
         StatusCode::OK
     );
-}
+}}

@@ -1,6 +1,7 @@
 use base64::Engine;
 use reqwest::StatusCode;
 
+use crate::backends;
 use crate::helpers::TestApp;
 
 fn header_of(token: &str) -> serde_json::Value {
@@ -11,8 +12,8 @@ fn header_of(token: &str) -> serde_json::Value {
     serde_json::from_slice(&bytes).expect("json")
 }
 
-#[tokio::test]
-async fn jwks_publishes_the_signing_key_and_tokens_name_it() {
+backends! {
+    async fn jwks_publishes_the_signing_key_and_tokens_name_it() {
     let app = TestApp::spawn().await;
     let response = app.get("/.well-known/jwks.json", None).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -58,10 +59,10 @@ async fn jwks_publishes_the_signing_key_and_tokens_name_it() {
             .get_version_num()
             == 4
     );
-}
+}}
 
-#[tokio::test]
-async fn algorithms_and_issuer_settings() {
+backends! {
+    async fn algorithms_and_issuer_settings() {
     for alg in ["ES256", "RS256"] {
         let app = TestApp::spawn_with(&[
             ("JWT_ALGORITHM", alg),
@@ -94,10 +95,10 @@ async fn algorithms_and_issuer_settings() {
         )
         .expect("issuer and audience come from the settings");
     }
-}
+}}
 
-#[tokio::test]
-async fn hs256_publishes_no_key() {
+backends! {
+    async fn hs256_publishes_no_key() {
     let app = TestApp::spawn_hs256().await;
     let jwks: serde_json::Value = app
         .get("/.well-known/jwks.json", None)
@@ -111,10 +112,10 @@ async fn hs256_publishes_no_key() {
         header_of(body["tokens"]["access_token"].as_str().expect("token"))["alg"],
         "HS256"
     );
-}
+}}
 
-#[tokio::test]
-async fn discovery_and_health() {
+backends! {
+    async fn discovery_and_health() {
     let app = TestApp::spawn_with(&[
         ("PUBLIC_URL", "https://auth.example.com/"),
         ("JWT_ISSUER", "https://auth.example.com"),
@@ -133,4 +134,4 @@ async fn discovery_and_health() {
     );
     assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
     assert_eq!(app.get("/readyz", None).await.status(), StatusCode::OK);
-}
+}}
