@@ -15,6 +15,7 @@ use crate::auth::password::Passwords;
 use crate::auth::revocation::Revocations;
 use crate::auth::secrets::MasterKey;
 use crate::auth::{Auth, REFRESH_LOOKUP_LABEL};
+use crate::bus::RedisBus;
 use crate::config::{Config, SigningConfig};
 use crate::http::{self, AppInner, AppState};
 use crate::store::{AnyStore, PgStore, SqliteStore, Store};
@@ -77,7 +78,7 @@ pub async fn build_auth(config: &Config) -> anyhow::Result<Auth<AnyStore>> {
     let store = open_store(config).await?;
     let master = master_key(config)?;
     let sealer = master.sealer(KEY_SEALING_LABEL)?;
-    let keys = Keys::load(&store, &config.signing, &sealer, OffsetDateTime::now_utc())
+    let keys = Keys::load(&store, &config.signing, sealer, OffsetDateTime::now_utc())
         .await
         .context("signing keys")?;
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
@@ -99,17 +100,37 @@ pub async fn build_auth(config: &Config) -> anyhow::Result<Auth<AnyStore>> {
 }
 
 /// Confirms revocations from the database: at once after this instance
-/// wrote one, and every second for writes of other processes.
-async fn follow_revocations(state: AppState) {
+/// wrote one (then rings the other instances through Redis), at once when
+/// Redis rings, and every second regardless.
+async fn follow_revocations(state: AppState, heard: Arc<tokio::sync::Notify>) {
     loop {
+        let wrote_here = tokio::select! {
+            () = state.auth.revocation_written.notified() => true,
+            () = heard.notified() => false,
+            () = tokio::time::sleep(Duration::from_secs(1)) => false,
+        };
         if let Err(e) = state.auth.poll_revocations().await {
             tracing::warn!(error = %e, "reading revocations failed; retrying");
         }
-        let _ = tokio::time::timeout(
-            Duration::from_secs(1),
-            state.auth.revocation_written.notified(),
-        )
-        .await;
+        if let Some(bus) = state.bus.as_ref().filter(|_| wrote_here) {
+            bus.ring().await;
+        }
+    }
+}
+
+/// Picks up keys other instances created, so a rotation reaches every
+/// instance within seconds.
+async fn reload_keys(state: AppState) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        if let Err(e) = state
+            .auth
+            .keys
+            .reload(&state.auth.store, OffsetDateTime::now_utc())
+            .await
+        {
+            tracing::warn!(error = %e, "reloading keys failed");
+        }
     }
 }
 
@@ -142,6 +163,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     let auth = build_auth(&config).await?;
+    let heard = Arc::new(tokio::sync::Notify::new());
+    let bus = match &config.redis_url {
+        Some(url) => Some(
+            RedisBus::start(url.expose_secret(), &config.redis_prefix, heard.clone())
+                .context("REDIS_URL: not a valid Redis URL")?,
+        ),
+        None => None,
+    };
     let state: AppState = Arc::new(AppInner {
         auth,
         issuer: config.issuer.clone(),
@@ -150,9 +179,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         hsts: config.tls.is_some(),
         revocations_token: config.revocations_token.clone(),
         long_polls: Default::default(),
+        bus,
     });
-    tokio::spawn(follow_revocations(state.clone()));
+    tokio::spawn(follow_revocations(state.clone(), heard));
     tokio::spawn(retention(state.clone(), config.retention_interval));
+    tokio::spawn(reload_keys(state.clone()));
     let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let listener = std::net::TcpListener::bind((config.bind, config.port))
         .with_context(|| format!("PORT: cannot listen on {}:{}", config.bind, config.port))?;

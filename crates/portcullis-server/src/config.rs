@@ -59,7 +59,6 @@ pub struct TlsConfig {
 /// already, so they are accepted, and the server says at start that they
 /// have no effect yet rather than ignoring them silently.
 pub const NOT_YET_APPLIED: &[&str] = &[
-    "REDIS_URL",
     "TRUSTED_PROXIES",
     "CORS_ALLOWED_ORIGINS",
     "SMTP_URL",
@@ -80,6 +79,11 @@ pub struct Config {
     pub bind: IpAddr,
     pub port: u16,
     pub data_dir: PathBuf,
+    /// Revocation broadcast between instances.
+    pub redis_url: Option<SecretString>,
+    /// Prefix of every Redis key and channel, so deployments (or tests) can
+    /// share one Redis.
+    pub redis_prefix: String,
     /// `postgres://…`; `None` selects the embedded SQLite database.
     pub database_url: Option<SecretString>,
     pub database_max_connections: u32,
@@ -228,6 +232,12 @@ impl Config {
                 .unwrap_or_else(|| "./data".into())
                 .into(),
             database_url: database_url.map(SecretString::from),
+            redis_url: env
+                .secret("REDIS_URL", "REDIS_URL_FILE")?
+                .map(SecretString::from),
+            redis_prefix: env
+                .get("REDIS_KEY_PREFIX")
+                .unwrap_or_else(|| "portcullis:".into()),
             database_max_connections: env.parse("DATABASE_MAX_CONNECTIONS", 10u32)?,
             public_url,
             issuer: env.get("JWT_ISSUER").unwrap_or_else(|| "portcullis".into()),

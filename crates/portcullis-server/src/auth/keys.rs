@@ -44,6 +44,10 @@ pub struct KeyInfo {
 
 pub struct Keys {
     ring: RwLock<Arc<KeyRing>>,
+    /// For keys kept in the database: what reloading needs. `None` under
+    /// `JWT_SECRET`, whose keys never change while running.
+    stored: Option<(Algorithm, Sealer)>,
+    last_reload: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for Keys {
@@ -59,7 +63,7 @@ impl Keys {
     pub async fn load<S: Store>(
         store: &S,
         signing: &SigningConfig,
-        sealer: &Sealer,
+        sealer: Sealer,
         now: OffsetDateTime,
     ) -> Result<Self, KeysError> {
         let ring = match signing {
@@ -83,16 +87,49 @@ impl Keys {
                         && r.retire_after.is_none_or(|t| t > now)
                 });
                 if !has_current {
-                    let record = generate_record(*alg, sealer, now)?;
+                    let record = generate_record(*alg, &sealer, now)?;
                     store.insert_signing_key(&record).await?;
                     records.push(record);
                 }
-                ring_from_records(&records, *alg, sealer, now)?
+                ring_from_records(&records, *alg, &sealer, now)?
             }
+        };
+        let stored = match signing {
+            SigningConfig::Stored(alg) => Some(*alg),
+            SigningConfig::Secret { .. } => None,
         };
         Ok(Self {
             ring: RwLock::new(Arc::new(ring)),
+            stored: stored.map(|alg| (alg, sealer)),
+            last_reload: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Re-reads the keys from the database (another instance generated or
+    /// rotated one). No-op for `JWT_SECRET` keys.
+    pub async fn reload<S: Store>(&self, store: &S, now: OffsetDateTime) -> Result<(), KeysError> {
+        let Some((alg, sealer)) = &self.stored else {
+            return Ok(());
+        };
+        let records = store.signing_keys().await?;
+        let ring = ring_from_records(&records, *alg, sealer, now)?;
+        *self.ring.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ring);
+        Ok(())
+    }
+
+    /// Whether a reload for an unknown `kid` may run now: at most once a
+    /// second, so a flood of forged kids cannot flood the database.
+    pub fn may_reload(&self) -> bool {
+        if self.stored.is_none() {
+            return false;
+        }
+        let mut last = self.last_reload.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < std::time::Duration::from_secs(1)) {
+            return false;
+        }
+        *last = Some(now);
+        true
     }
 
     /// The ring in force; cheap (an `Arc` clone).

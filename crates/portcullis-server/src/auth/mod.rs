@@ -12,7 +12,7 @@ pub mod validate;
 use std::sync::Arc;
 use std::time::Duration;
 
-use portcullis_token::{Audience, Claims, Validator, VerifyError};
+use portcullis_token::{Audience, Claims, InvalidReason, Validator, VerifyError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -400,12 +400,23 @@ impl<S: Store> Auth<S> {
     }
 
     /// Verifies an access token (signature, claims, expiry) and checks the
-    /// in-memory revocation set: no I/O.
-    pub fn authenticate(&self, token: &str) -> Result<Claims, AuthError> {
-        match self
-            .keys
-            .verify(token, &self.validator, now().unix_timestamp())
+    /// in-memory revocation set: no I/O, except that a `kid` this instance
+    /// does not know makes it reload the keys (at most once a second) in
+    /// case another instance just created one.
+    pub async fn authenticate(&self, token: &str) -> Result<Claims, AuthError> {
+        let at = now().unix_timestamp();
+        let mut verified = self.keys.verify(token, &self.validator, at);
+        if matches!(
+            verified,
+            Err(VerifyError::Invalid(InvalidReason::UnknownKeyId))
+        ) && self.keys.may_reload()
         {
+            if let Err(e) = self.keys.reload(&self.store, now()).await {
+                tracing::warn!(error = %e, "reloading keys failed");
+            }
+            verified = self.keys.verify(token, &self.validator, at);
+        }
+        match verified {
             Ok(claims) if self.revocations.is_revoked(&claims, None) => {
                 Err(AuthError::TokenRevoked)
             }

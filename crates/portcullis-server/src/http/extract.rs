@@ -174,7 +174,7 @@ impl FromRequestParts<AppState> for Authenticated {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(&parts.headers)?;
-        Ok(Self(state.auth.authenticate(token)?))
+        Ok(Self(state.auth.authenticate(token).await?))
     }
 }
 

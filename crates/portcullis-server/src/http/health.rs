@@ -18,5 +18,11 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         tracing::warn!(error = %e, "readiness check failed");
         ApiError::unavailable()
     })?;
+    if let Some(bus) = &state.bus
+        && !bus.ping().await
+    {
+        tracing::warn!("readiness check failed: Redis does not answer");
+        return Err(ApiError::unavailable());
+    }
     Ok(Json(json!({"status": "ready"})))
 }

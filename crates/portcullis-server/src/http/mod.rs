@@ -38,6 +38,8 @@ pub struct AppInner {
     pub hsts: bool,
     /// `REVOCATIONS_TOKEN`: the feed requires it as a bearer token.
     pub revocations_token: Option<secrecy::SecretString>,
+    /// Redis, when configured: revocation broadcast.
+    pub bus: Option<Arc<crate::bus::RedisBus>>,
     /// Long-polls of the feed in progress, per client address.
     pub long_polls: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
 }

@@ -70,7 +70,7 @@ macro_rules! backends {
     )*};
 }
 
-fn pg_url() -> Option<String> {
+pub fn pg_url() -> Option<String> {
     std::env::var("PORTCULLIS_TEST_PG_URL")
         .ok()
         .filter(|v| !v.is_empty())
@@ -187,7 +187,7 @@ pub struct PgDatabase {
 }
 
 impl PgDatabase {
-    fn create() -> Self {
+    pub fn create() -> Self {
         let name = format!("pctest_{}", Uuid::new_v4().simple());
         admin_sql(vec![format!(
             "CREATE DATABASE \"{name}\" TEMPLATE \"{}\"",
@@ -212,16 +212,28 @@ impl Drop for PgDatabase {
 #[derive(Debug)]
 pub struct TestEnv {
     pub data_dir: PathBuf,
-    pub database: Option<PgDatabase>,
+    pub database: Option<Arc<PgDatabase>>,
     pub env: Vec<(String, String)>,
 }
 
 impl TestEnv {
     pub fn new(env: &[(&str, &str)]) -> Self {
-        let database = (backend() == Backend::Postgres).then(PgDatabase::create);
+        let database = (backend() == Backend::Postgres).then(|| Arc::new(PgDatabase::create()));
         Self {
             data_dir: fresh_data_dir(),
             database,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    /// One more instance on the same database (a cluster member).
+    pub fn sharing(database: &Arc<PgDatabase>, env: &[(&str, &str)]) -> Self {
+        Self {
+            data_dir: fresh_data_dir(),
+            database: Some(database.clone()),
             env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -691,4 +703,43 @@ where
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// Several instances on one PostgreSQL database (and, with `redis`, one
+/// Redis key prefix), sharing a master key. `None`, after saying why, when
+/// the services are not configured; under `CI=true` that is a failure.
+pub async fn cluster(size: usize, redis: bool, env: &[(&str, &str)]) -> Option<Vec<TestApp>> {
+    let redis_url = std::env::var("PORTCULLIS_TEST_REDIS_URL")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let missing = match (pg_url(), redis, &redis_url) {
+        (None, _, _) => Some("PORTCULLIS_TEST_PG_URL"),
+        (_, true, None) => Some("PORTCULLIS_TEST_REDIS_URL"),
+        _ => None,
+    };
+    if let Some(variable) = missing {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{variable} must be set in CI"
+        );
+        eprintln!("skipping a multi-instance test: {variable} is not set");
+        return None;
+    }
+    let database = Arc::new(PgDatabase::create());
+    let master_key = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        Uuid::new_v4().as_bytes().repeat(2),
+    );
+    let prefix = format!("pctest:{}:", Uuid::new_v4().simple());
+    let mut settings: Vec<(&str, &str)> = vec![("PORTCULLIS_MASTER_KEY", &master_key)];
+    if redis {
+        settings.push(("REDIS_URL", redis_url.as_deref().unwrap_or_default()));
+        settings.push(("REDIS_KEY_PREFIX", &prefix));
+    }
+    settings.extend_from_slice(env);
+    let mut apps = Vec::new();
+    for _ in 0..size {
+        apps.push(TestApp::start_in(TestEnv::sharing(&database, &settings)).await);
+    }
+    Some(apps)
 }

@@ -1,0 +1,203 @@
+//! Several real server processes on one PostgreSQL (and Redis): what one
+//! instance does holds on all of them.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, TestApp, Tokens, assert_error, cluster};
+
+/// Polls `app` until it refuses `access` as revoked; the time it took.
+async fn refused_after(app: &TestApp, access: &str, within: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let status = app.get("/api/profile", Some(access)).await.status();
+        if status == StatusCode::UNAUTHORIZED {
+            return start.elapsed();
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(start.elapsed() < within, "still accepted after {within:?}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+#[tokio::test]
+async fn a_logout_on_one_instance_is_refused_by_the_others_within_a_second() {
+    let Some(apps) = cluster(3, true, &[]).await else {
+        return;
+    };
+    let (email, _) = apps[0].new_user().await;
+    let mut delays = Vec::new();
+    for round in 0..200 {
+        let (here, there) = (&apps[round % 3], &apps[(round + 1) % 3]);
+        let tokens = here.session_of(&email).await;
+        assert_eq!(
+            there
+                .get("/api/profile", Some(&tokens.access))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            here.post_auth("/api/auth/logout", &tokens.access)
+                .await
+                .status(),
+            StatusCode::NO_CONTENT
+        );
+        delays.push(refused_after(there, &tokens.access, Duration::from_secs(1)).await);
+    }
+    delays.sort();
+    eprintln!(
+        "logout propagation over Redis, 200 logouts: p50 {:?}, p99 {:?}, max {:?}",
+        percentile(&delays, 0.5),
+        percentile(&delays, 0.99),
+        delays[delays.len() - 1]
+    );
+}
+
+#[tokio::test]
+async fn a_logout_all_reaches_every_instance_within_a_second() {
+    let Some(apps) = cluster(2, true, &[]).await else {
+        return;
+    };
+    let (email, _) = apps[0].new_user().await;
+    let on_a = apps[0].session_of(&email).await;
+    let on_b = apps[1].session_of(&email).await;
+    assert_eq!(
+        apps[0]
+            .post_auth("/api/auth/logout-all", &on_a.access)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    refused_after(&apps[1], &on_b.access, Duration::from_secs(1)).await;
+    refused_after(&apps[1], &on_a.access, Duration::from_secs(1)).await;
+    assert_error(
+        apps[1].refresh(&on_b.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn without_redis_instances_converge_by_polling() {
+    let Some(apps) = cluster(2, false, &[]).await else {
+        return;
+    };
+    let (email, _) = apps[0].new_user().await;
+    let mut delays = Vec::new();
+    for _ in 0..5 {
+        let tokens = apps[0].session_of(&email).await;
+        apps[0].post_auth("/api/auth/logout", &tokens.access).await;
+        // The poll runs every second; a request may land just before it.
+        delays.push(refused_after(&apps[1], &tokens.access, Duration::from_millis(2500)).await);
+    }
+    delays.sort();
+    eprintln!(
+        "logout propagation by database polling: max {:?}",
+        delays[delays.len() - 1]
+    );
+}
+
+#[tokio::test]
+async fn sixteen_concurrent_refreshes_across_instances_get_one_pair() {
+    let Some(apps) = cluster(3, true, &[]).await else {
+        return;
+    };
+    let (_, body) = apps[0].new_user().await;
+    let token = Tokens::of(&body["tokens"]).refresh;
+    let requests: Vec<_> = (0..16)
+        .map(|i| {
+            let app = &apps[i % 3];
+            let client = app.client.clone();
+            let url = app.url("/api/auth/refresh");
+            let body = json!({"refresh_token": token});
+            tokio::spawn(async move { client.post(url).json(&body).send().await.expect("request") })
+        })
+        .collect();
+    let mut pairs = Vec::new();
+    for request in requests {
+        let response = request.await.expect("join");
+        assert_eq!(response.status(), StatusCode::OK);
+        pairs.push(Tokens::of(&response.json::<Value>().await.expect("json")));
+    }
+    assert!(pairs.windows(2).all(|w| w[0] == w[1]), "{pairs:?}");
+    let unspent: i64 = apps[0]
+        .scalar("SELECT COUNT(*) FROM refresh_tokens WHERE spent_at IS NULL")
+        .await;
+    assert_eq!(unspent, 1, "exactly one successor");
+    // The grace retry on yet another instance: the same pair again.
+    let again = apps[2].refresh(&token).await;
+    assert_eq!(
+        Tokens::of(&again.json::<Value>().await.expect("json")),
+        pairs[0]
+    );
+}
+
+#[tokio::test]
+async fn reuse_detected_on_one_instance_kills_the_session_on_all() {
+    let Some(apps) = cluster(2, true, &[("REFRESH_GRACE", "1s")]).await else {
+        return;
+    };
+    let (_, body) = apps[0].new_user().await;
+    let stolen = Tokens::of(&body["tokens"]);
+    let response = apps[0].refresh(&stolen.refresh).await;
+    let legit = Tokens::of(&response.json::<Value>().await.expect("json"));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_error(
+        apps[1].refresh(&stolen.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "refresh_token_reused",
+    )
+    .await;
+    refused_after(&apps[0], &legit.access, Duration::from_secs(1)).await;
+    assert_error(
+        apps[0].refresh(&legit.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_key_created_by_one_instance_verifies_on_the_others_at_once() {
+    let Some(mut apps) = cluster(1, false, &[]).await else {
+        return;
+    };
+    let database = apps[0].env.database.clone().expect("database");
+    let master = apps[0]
+        .env
+        .env
+        .iter()
+        .find(|(k, _)| k == "PORTCULLIS_MASTER_KEY")
+        .map(|(_, v)| v.clone())
+        .expect("master key");
+    // A second instance configured for ES256 generates and signs with a key
+    // the first has never seen.
+    let es256 = TestApp::start_in(crate::helpers::TestEnv::sharing(
+        &database,
+        &[
+            ("PORTCULLIS_MASTER_KEY", &master),
+            ("JWT_ALGORITHM", "ES256"),
+        ],
+    ))
+    .await;
+    apps.push(es256);
+    let (email, _) = apps[0].new_user().await;
+    let tokens = apps[1].session_of(&email).await;
+    assert_eq!(tokens.claims()["sub"].as_str().map(str::len), Some(36));
+    let response = apps[0].get("/api/auth/me", Some(&tokens.access)).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "the unknown kid made it reload its keys"
+    );
+    let _ = PASSWORD;
+}
