@@ -520,6 +520,10 @@ impl TestApp {
         }
     }
 
+    pub fn child_id(&self) -> u32 {
+        self.child.id()
+    }
+
     fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

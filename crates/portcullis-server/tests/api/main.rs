@@ -3,6 +3,7 @@
 
 mod cluster;
 mod edge;
+mod faults;
 mod helpers;
 mod lifecycle;
 mod login;
