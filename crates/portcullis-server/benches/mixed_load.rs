@@ -66,28 +66,47 @@ async fn client_loop(id: usize, urls: Arc<Vec<String>>, until: Instant, tally: A
         let login = http
             .post(format!("{here}/api/auth/login"))
             .json(&json!({"email": email, "password": password}));
-        let Some((StatusCode::OK, body)) = timed(&tally, "login", login).await else { continue };
-        let mut access = body["tokens"]["access_token"].as_str().unwrap_or_default().to_owned();
-        let mut refresh = body["tokens"]["refresh_token"].as_str().unwrap_or_default().to_owned();
+        let Some((StatusCode::OK, body)) = timed(&tally, "login", login).await else {
+            continue;
+        };
+        let mut access = body["tokens"]["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let mut refresh = body["tokens"]["refresh_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         for step in 0..20 {
             let base = if step % 2 == 0 { here } else { there };
             if step % 5 == 4 {
-                let request = http.post(format!("{base}/api/auth/refresh")).json(&json!({"refresh_token": refresh}));
+                let request = http
+                    .post(format!("{base}/api/auth/refresh"))
+                    .json(&json!({"refresh_token": refresh}));
                 if let Some((StatusCode::OK, pair)) = timed(&tally, "refresh", request).await {
                     access = pair["access_token"].as_str().unwrap_or_default().to_owned();
-                    refresh = pair["refresh_token"].as_str().unwrap_or_default().to_owned();
+                    refresh = pair["refresh_token"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
                 }
             } else {
                 let request = http.get(format!("{base}/api/profile")).bearer_auth(&access);
                 timed(&tally, "profile", request).await;
             }
         }
-        let logout = http.post(format!("{here}/api/auth/logout")).bearer_auth(&access);
+        let logout = http
+            .post(format!("{here}/api/auth/logout"))
+            .bearer_auth(&access);
         if let Some((StatusCode::NO_CONTENT, _)) = timed(&tally, "logout", logout).await {
             let deadline = Instant::now() + Duration::from_secs(1);
             let mut refused = false;
             while Instant::now() < deadline {
-                let check = http.get(format!("{there}/api/profile")).bearer_auth(&access).send().await;
+                let check = http
+                    .get(format!("{there}/api/profile"))
+                    .bearer_auth(&access)
+                    .send()
+                    .await;
                 if check.is_ok_and(|r| r.status() == StatusCode::UNAUTHORIZED) {
                     refused = true;
                     break;
@@ -106,8 +125,14 @@ async fn client_loop(id: usize, urls: Arc<Vec<String>>, until: Instant, tally: A
 fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
-        let seconds: u64 = std::env::var("MIXED_LOAD_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
-        let clients: usize = std::env::var("MIXED_LOAD_CLIENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(32);
+        let seconds: u64 = std::env::var("MIXED_LOAD_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(60);
+        let clients: usize = std::env::var("MIXED_LOAD_CLIENTS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(32);
         let Some(apps) = helpers::cluster(2, true, &[]).await else {
             eprintln!("mixed_load needs PORTCULLIS_TEST_PG_URL and PORTCULLIS_TEST_REDIS_URL");
             return;

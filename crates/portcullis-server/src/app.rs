@@ -11,6 +11,7 @@ use secrecy::ExposeSecret;
 use time::OffsetDateTime;
 
 use crate::auth::keys::{KEY_SEALING_LABEL, Keys};
+use crate::auth::limits::Limiter;
 use crate::auth::password::Passwords;
 use crate::auth::revocation::Revocations;
 use crate::auth::secrets::MasterKey;
@@ -74,7 +75,10 @@ pub fn master_key(config: &Config) -> anyhow::Result<MasterKey> {
 }
 
 /// Everything a request needs, built once at start.
-pub async fn build_auth(config: &Config) -> anyhow::Result<Auth<AnyStore>> {
+pub async fn build_auth(
+    config: &Config,
+    limiter: crate::auth::limits::Limiter,
+) -> anyhow::Result<Auth<AnyStore>> {
     let store = open_store(config).await?;
     let master = master_key(config)?;
     let sealer = master.sealer(KEY_SEALING_LABEL)?;
@@ -91,6 +95,7 @@ pub async fn build_auth(config: &Config) -> anyhow::Result<Auth<AnyStore>> {
         passwords,
         master.token_hasher(REFRESH_LOOKUP_LABEL),
         revocations,
+        limiter,
     );
     // Every live revocation is enforced from the first request on.
     auth.poll_revocations()
@@ -138,6 +143,7 @@ async fn reload_keys(state: AppState) {
 async fn retention(state: AppState, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
+        state.auth.limiter.shrink();
         match state.auth.prune().await {
             Ok(pruned) => tracing::info!(
                 sessions = pruned.sessions,
@@ -162,7 +168,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             "JWT_SECRET selects HS256: every service holding the secret can mint tokens"
         );
     }
-    let auth = build_auth(&config).await?;
     let heard = Arc::new(tokio::sync::Notify::new());
     let bus = match &config.redis_url {
         Some(url) => Some(
@@ -171,6 +176,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let limiter = Limiter::new(
+        bus.as_ref()
+            .map(|bus| (bus.connection(), config.redis_prefix.clone())),
+    );
+    let auth = build_auth(&config, limiter).await?;
     let state: AppState = Arc::new(AppInner {
         auth,
         issuer: config.issuer.clone(),
@@ -180,6 +190,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         revocations_token: config.revocations_token.clone(),
         long_polls: Default::default(),
         bus,
+        trusted_proxies: config.trusted_proxies.clone(),
     });
     tokio::spawn(follow_revocations(state.clone(), heard));
     tokio::spawn(retention(state.clone(), config.retention_interval));

@@ -115,6 +115,11 @@ impl RedisBus {
         }
     }
 
+    /// A handle on the same multiplexed connection (shared rate limits).
+    pub fn connection(&self) -> ConnectionManager {
+        self.manager.clone()
+    }
+
     /// Whether Redis answers (readiness).
     pub async fn ping(&self) -> bool {
         let mut manager = self.manager.clone();

@@ -100,7 +100,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<()> {
             name,
             roles,
         }) => {
-            let auth = app::build_auth(&config).await?;
+            let auth = app::build_auth(&config, crate::auth::limits::Limiter::new(None)).await?;
             let name = name.unwrap_or_else(|| {
                 let email = email.trim().to_lowercase();
                 email.split('@').next().unwrap_or_default().to_owned()

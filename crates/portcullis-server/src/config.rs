@@ -66,11 +66,6 @@ pub const NOT_YET_APPLIED: &[&str] = &[
     "KEY_ROTATION_INTERVAL",
     "AUDIT_RETENTION",
     "METRICS_TOKEN",
-    "LOGIN_RATE_PER_ADDRESS",
-    "LOCKOUT_THRESHOLD",
-    "LOCKOUT_DURATION",
-    "ACCOUNT_FAILURE_LIMIT",
-    "SIGNUP_RATE_PER_ADDRESS",
     "MAIL_RATE_PER_RECIPIENT",
 ];
 
@@ -100,6 +95,8 @@ pub struct Config {
     pub session_idle_timeout: Duration,
     pub request_timeout: Duration,
     pub hash_queue_limit: usize,
+    pub limits: crate::auth::LimitSettings,
+    pub trusted_proxies: Vec<crate::net::Cidr>,
     /// How often ended sessions and expired revocations are deleted.
     pub retention_interval: Duration,
     /// Bearer token required on the revocations feed, when set.
@@ -253,6 +250,22 @@ impl Config {
             session_idle_timeout: env.duration("SESSION_IDLE_TIMEOUT", "168h")?,
             request_timeout: env.duration("REQUEST_TIMEOUT", "10s")?,
             hash_queue_limit: env.parse("HASH_QUEUE_LIMIT", 64usize)?,
+            limits: crate::auth::LimitSettings {
+                login_per_address: env.parse("LOGIN_RATE_PER_ADDRESS", rate(30, 60))?,
+                lockout_threshold: env.parse("LOCKOUT_THRESHOLD", 5u32)?,
+                lockout_duration: env.duration("LOCKOUT_DURATION", "15m")?,
+                account_failures: env.parse("ACCOUNT_FAILURE_LIMIT", rate(50, 3600))?,
+                signup_per_address: env.parse("SIGNUP_RATE_PER_ADDRESS", rate(10, 3600))?,
+            },
+            trusted_proxies: match env.get("TRUSTED_PROXIES") {
+                None => Vec::new(),
+                Some(list) => list
+                    .split(',')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(str::parse)
+                    .collect::<Result<_, String>>()
+                    .map_err(|e| bad("TRUSTED_PROXIES", e))?,
+            },
             retention_interval: env.duration("RETENTION_INTERVAL", "10m")?,
             revocations_token: env
                 .secret("REVOCATIONS_TOKEN", "REVOCATIONS_TOKEN_FILE")?
@@ -307,6 +320,13 @@ impl Config {
             ));
         }
         Ok(config)
+    }
+}
+
+fn rate(count: u32, seconds: u64) -> crate::auth::limits::Rate {
+    crate::auth::limits::Rate {
+        count,
+        period: Duration::from_secs(seconds),
     }
 }
 
@@ -442,6 +462,22 @@ mod tests {
         );
         assert_eq!(refused(&[("TLS_CERT", "/tmp/c.pem")]), "TLS_KEY");
         assert_eq!(refused(&[("LOG_FORMAT", "xml")]), "LOG_FORMAT");
+        assert_eq!(
+            refused(&[("LOGIN_RATE_PER_ADDRESS", "30")]),
+            "LOGIN_RATE_PER_ADDRESS"
+        );
+        assert_eq!(
+            refused(&[("ACCOUNT_FAILURE_LIMIT", "50/d")]),
+            "ACCOUNT_FAILURE_LIMIT"
+        );
+        assert_eq!(
+            refused(&[("LOCKOUT_THRESHOLD", "five")]),
+            "LOCKOUT_THRESHOLD"
+        );
+        assert_eq!(
+            refused(&[("TRUSTED_PROXIES", "10.0.0.0/8, nonsense")]),
+            "TRUSTED_PROXIES"
+        );
         assert_eq!(refused(&[("REGISTRATION", "maybe")]), "REGISTRATION");
         assert_eq!(refused(&[("COOKIE_SECURE", "perhaps")]), "COOKIE_SECURE");
         assert_eq!(refused(&[("DATABASE_URL", "mysql://x")]), "DATABASE_URL");

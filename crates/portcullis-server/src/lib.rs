@@ -9,5 +9,6 @@ pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod net;
 pub mod store;
 pub mod telemetry;

@@ -3,6 +3,8 @@
 //! terms and `http::error` maps it to a status and code.
 
 pub mod keys;
+pub mod limits;
+pub mod lockout;
 pub mod password;
 pub mod revocation;
 pub mod secrets;
@@ -48,6 +50,9 @@ pub enum AuthError {
     RefreshTokenReused,
     #[error("not found")]
     NotFound,
+    /// Too many attempts; the wait is until the limit lifts.
+    #[error("too many attempts, retry later")]
+    RateLimited(Duration),
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("invalid token")]
@@ -123,7 +128,19 @@ pub struct TokenPair {
 #[derive(Debug, Clone, Default)]
 pub struct ClientContext {
     pub ip: Option<String>,
+    /// The key the address is counted under (IPv6 by /64).
+    pub rate_key: String,
     pub user_agent: Option<String>,
+}
+
+/// API.md's rate limits and lock-out rules.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitSettings {
+    pub login_per_address: limits::Rate,
+    pub lockout_threshold: u32,
+    pub lockout_duration: Duration,
+    pub account_failures: limits::Rate,
+    pub signup_per_address: limits::Rate,
 }
 
 /// Debug never shows the password.
@@ -163,6 +180,8 @@ pub struct Auth<S> {
     /// Woken after this instance writes a revocation, so the poller confirms
     /// it for the feed at once rather than at its next tick.
     pub revocation_written: Arc<tokio::sync::Notify>,
+    pub limiter: limits::Limiter,
+    limits: LimitSettings,
     refresh_hasher: TokenHasher,
     validator: Validator,
     issuer: String,
@@ -199,8 +218,11 @@ impl<S: Store> Auth<S> {
         passwords: Passwords,
         refresh_hasher: TokenHasher,
         revocations: Revocations,
+        limiter: limits::Limiter,
     ) -> Self {
         Self {
+            limiter,
+            limits: config.limits,
             store,
             keys,
             passwords,
@@ -286,23 +308,72 @@ impl<S: Store> Auth<S> {
         Ok((User::from(&user), tokens))
     }
 
+    /// The per-address budget of login attempts (checked before the body
+    /// is read, as API.md orders 429 before 413/415).
+    pub async fn throttle_login(&self, client: &ClientContext) -> Result<(), AuthError> {
+        self.limiter
+            .take("login", &client.rate_key, self.limits.login_per_address)
+            .await
+            .map_err(AuthError::RateLimited)
+    }
+
+    /// The per-address budget of registrations.
+    pub async fn throttle_signup(&self, client: &ClientContext) -> Result<(), AuthError> {
+        self.limiter
+            .take("signup", &client.rate_key, self.limits.signup_per_address)
+            .await
+            .map_err(AuthError::RateLimited)
+    }
+
+    /// Checks `password` for the account typed as `email`, with the lock-out
+    /// rules: a locked pair or a slowed-down account is refused (429) after
+    /// the same work as a wrong password, failures are counted (unknown
+    /// e-mails too), and a success resets the pair.
+    pub(crate) async fn check_password(
+        &self,
+        email: &str,
+        password: &str,
+        client: &ClientContext,
+    ) -> Result<(Option<UserRecord>, password::Verdict), AuthError> {
+        // Login does not validate the format: a malformed address simply
+        // matches no account. Control characters (NUL cannot even be sent to
+        // PostgreSQL) match none either.
+        let account = email.trim().to_lowercase();
+        let key = lockout::account_key(&account);
+        let at = now();
+        let locked = self.lockout_wait(&key, &client.rate_key, at).await?;
+        let user = if account.chars().any(char::is_control) {
+            None
+        } else {
+            self.store.user_by_email(&account).await?
+        };
+        let stored = user
+            .as_ref()
+            .and_then(|u| u.password_hash.as_deref())
+            .filter(|_| locked.is_none());
+        let verdict = self.passwords.verify(password, stored).await?;
+        if let Some(wait) = locked {
+            tracing::info!(target: "audit", event = "login_locked", user_id = user.as_ref().map(|u| u.id.to_string()), ip = client.ip.as_deref());
+            return Err(AuthError::RateLimited(wait));
+        }
+        if verdict.matches {
+            self.store
+                .clear_login_failures(&key, Some(&client.rate_key))
+                .await?;
+        } else {
+            self.count_failure(&key, &client.rate_key, at).await?;
+        }
+        Ok((user, verdict))
+    }
+
     pub async fn login(
         &self,
         input: LoginInput<'_>,
         client: &ClientContext,
     ) -> Result<(User, TokenPair), AuthError> {
-        // Login does not validate the format: a malformed address simply
-        // matches no account, and still costs one hash.
-        let email = input.email.trim().to_lowercase();
-        // An address with control characters matches no account (and NUL
-        // cannot even be sent to PostgreSQL); it still costs one hash.
-        let user = if email.chars().any(char::is_control) {
-            None
-        } else {
-            self.store.user_by_email(&email).await?
-        };
-        let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
-        let verdict = self.passwords.verify(input.password, stored).await?;
+        let (user, verdict) = self
+            .check_password(input.email, input.password, client)
+            .await?;
         let user = match user {
             Some(user) if verdict.matches => user,
             found => {

@@ -34,6 +34,11 @@ pub struct Passwords {
     /// A hash of a random password, verified against when an e-mail matches
     /// no account so that the response takes the same time.
     dummy: Arc<str>,
+    /// Every verification takes at least this long: the slower of an
+    /// argon2id and a bcrypt (cost 10, Go's default) check, so neither an
+    /// unknown e-mail nor an account still on an imported bcrypt hash can be
+    /// told apart by timing.
+    floor: std::time::Duration,
 }
 
 impl std::fmt::Debug for Passwords {
@@ -60,10 +65,19 @@ impl Passwords {
         aws_lc_rs::rand::fill(random.as_mut())
             .map_err(|_| PasswordError::Internal("random generator failed".into()))?;
         let dummy = hash_now(random.as_ref())?;
+        let started = std::time::Instant::now();
+        let _ = verify_now(b"timing probe", &dummy);
+        let argon2_time = started.elapsed();
+        let bcrypt_dummy = bcrypt::hash(random.as_ref(), BCRYPT_DEFAULT_COST)
+            .map_err(|e| PasswordError::Internal(e.to_string()))?;
+        let started = std::time::Instant::now();
+        let _ = verify_now(b"timing probe", &bcrypt_dummy);
+        let bcrypt_time = started.elapsed();
         Ok(Self {
             running: Arc::new(Semaphore::new(workers)),
             admitted: Arc::new(Semaphore::new(workers + queue_limit)),
             dummy: dummy.into(),
+            floor: argon2_time.max(bcrypt_time),
         })
     }
 
@@ -85,7 +99,9 @@ impl Passwords {
             Some(s) => (s.into(), true),
             None => (self.dummy.clone(), false),
         };
+        let started = tokio::time::Instant::now();
         let verdict = self.run(move || verify_now(&password, &hash)).await?;
+        tokio::time::sleep_until(started + self.floor).await;
         Ok(Verdict {
             matches: verdict.matches && real,
             needs_rehash: verdict.needs_rehash && real,
@@ -117,6 +133,9 @@ impl Passwords {
         Ok(result)
     }
 }
+
+/// The cost golang.org/x/crypto/bcrypt uses by default.
+const BCRYPT_DEFAULT_COST: u32 = 10;
 
 fn hash_now(password: &[u8]) -> Result<String, PasswordError> {
     argon2()

@@ -318,22 +318,18 @@ impl<S: Store> Auth<S> {
         Ok(())
     }
 
-    /// `POST /api/auth/password`: every other session is revoked.
+    /// `POST /api/auth/password`: every other session is revoked. A wrong
+    /// current password counts as a failed login.
     pub async fn change_password(
         &self,
         claims: &Claims,
         current_password: &str,
         new_password: &str,
+        client: &super::ClientContext,
     ) -> Result<(), AuthError> {
         let user = self.current_user(claims).await?;
-        let record = self
-            .store
-            .user_by_id(user.id)
-            .await?
-            .ok_or(AuthError::InvalidToken)?;
-        let verdict = self
-            .passwords
-            .verify(current_password, record.password_hash.as_deref())
+        let (_, verdict) = self
+            .check_password(&user.email, current_password, client)
             .await?;
         if !verdict.matches {
             tracing::info!(target: "audit", event = "password_change_failed", user_id = %user.id);

@@ -9,7 +9,15 @@ pub enum ValidationError {
     WeakPassword(&'static str),
 }
 
+/// Common and breached passwords (see `common_passwords.NOTICE`), shipped in
+/// the binary and compared case-insensitively.
 const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
+
+fn common_passwords() -> &'static std::collections::HashSet<&'static str> {
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    SET.get_or_init(|| COMMON_PASSWORDS.lines().collect())
+}
 
 /// Trims, lower-cases (Unicode) and checks an address.
 pub fn normalize_email(raw: &str) -> Result<String, ValidationError> {
@@ -51,8 +59,7 @@ pub fn check_password(password: &str) -> Result<(), ValidationError> {
             "password must be at most 128 characters",
         ));
     }
-    let lowered = password.to_lowercase();
-    if COMMON_PASSWORDS.lines().any(|common| common == lowered) {
+    if common_passwords().contains(password.to_lowercase().as_str()) {
         return Err(ValidationError::WeakPassword("this password is too common"));
     }
     Ok(())
@@ -156,6 +163,18 @@ mod tests {
             check_password("12345678"),
             Err(ValidationError::WeakPassword(_))
         ));
+        assert!(
+            matches!(
+                check_password("SUNSHINE1"),
+                Err(ValidationError::WeakPassword(_))
+            ),
+            "compared case-insensitively"
+        );
+        assert!(
+            common_passwords().len() >= 10_000,
+            "{}",
+            common_passwords().len()
+        );
     }
 
     #[test]

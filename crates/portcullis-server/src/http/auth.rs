@@ -8,7 +8,9 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{AppJson, Authenticated, Client, MaybeJson, bearer_token};
+use super::extract::{
+    AppJson, Authenticated, Client, LoginThrottle, MaybeJson, SignupThrottle, bearer_token,
+};
 use crate::auth::{LoginInput, RegisterInput, TokenPair, User};
 
 #[derive(Deserialize)]
@@ -43,6 +45,7 @@ fn no_store(status: StatusCode, body: impl serde::Serialize) -> Response {
 pub async fn register(
     State(state): State<AppState>,
     Client(client): Client,
+    _budget: SignupThrottle,
     AppJson(body): AppJson<RegisterRequest>,
 ) -> Result<Response, ApiError> {
     let (user, tokens) = state
@@ -65,6 +68,7 @@ pub async fn register(
 pub async fn login(
     State(state): State<AppState>,
     Client(client): Client,
+    _budget: LoginThrottle,
     AppJson(body): AppJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let (user, tokens) = state
@@ -159,12 +163,13 @@ pub struct PasswordChange {
 
 pub async fn change_password(
     State(state): State<AppState>,
+    Client(client): Client,
     Authenticated(claims): Authenticated,
     AppJson(body): AppJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
     state
         .auth
-        .change_password(&claims, &body.current_password, &body.new_password)
+        .change_password(&claims, &body.current_password, &body.new_password, &client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

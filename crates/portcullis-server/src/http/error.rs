@@ -12,6 +12,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Seconds, for 429 (until the limit lifts) and 503.
+    retry_after: Option<u64>,
 }
 
 const CHALLENGE: &str = r#"Bearer realm="portcullis""#;
@@ -25,6 +27,15 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// `429 rate_limited`, lifting after `wait`.
+    pub fn rate_limited(message: impl Into<String>, wait: std::time::Duration) -> Self {
+        Self {
+            retry_after: Some(crate::auth::limits::retry_after(wait)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
         }
     }
 
@@ -82,6 +93,7 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidRefreshToken => (StatusCode::UNAUTHORIZED, "invalid_refresh_token"),
             AuthError::RefreshTokenReused => (StatusCode::UNAUTHORIZED, "refresh_token_reused"),
             AuthError::NotFound => return Self::not_found(),
+            AuthError::RateLimited(wait) => return Self::rate_limited(message, wait),
             AuthError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             AuthError::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
             AuthError::TokenExpired => (StatusCode::UNAUTHORIZED, "token_expired"),
@@ -107,7 +119,9 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static(challenge),
             );
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(
                 header::RETRY_AFTER,
                 HeaderValue::from_static(RETRY_AFTER_UNAVAILABLE),

@@ -198,23 +198,74 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
     Ok(token)
 }
 
-/// The client's address and user agent, for sessions and audit events.
+/// The client's address (behind trusted proxies, API.md) and user agent,
+/// for rate limits, sessions and audit events.
 #[derive(Debug, Clone)]
 pub struct Client(pub ClientContext);
 
-impl<S: Send + Sync> FromRequestParts<S> for Client {
+impl FromRequestParts<AppState> for Client {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let address = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_canonical().to_string());
+            .map(|ConnectInfo(peer)| {
+                let forwarded: Vec<&str> = parts
+                    .headers
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .collect();
+                crate::net::client_address(peer.ip(), &forwarded, &state.trusted_proxies)
+            });
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        Ok(Self(ClientContext { ip, user_agent }))
+        Ok(Self(ClientContext {
+            ip: address.map(|a| a.to_string()),
+            rate_key: address.map_or_else(|| "unknown".to_owned(), crate::net::rate_key),
+            user_agent,
+        }))
+    }
+}
+
+/// The per-address login budget, taken before the body is read (429 comes
+/// before 413/415 in API.md's order).
+#[derive(Debug)]
+pub struct LoginThrottle;
+
+impl FromRequestParts<AppState> for LoginThrottle {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Ok(Client(client)) = Client::from_request_parts(parts, state).await;
+        state.auth.throttle_login(&client).await?;
+        Ok(Self)
+    }
+}
+
+/// The per-address registration budget, likewise.
+#[derive(Debug)]
+pub struct SignupThrottle;
+
+impl FromRequestParts<AppState> for SignupThrottle {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Ok(Client(client)) = Client::from_request_parts(parts, state).await;
+        state.auth.throttle_signup(&client).await?;
+        Ok(Self)
     }
 }

@@ -40,6 +40,8 @@ pub struct AppInner {
     pub revocations_token: Option<secrecy::SecretString>,
     /// Redis, when configured: revocation broadcast.
     pub bus: Option<Arc<crate::bus::RedisBus>>,
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<crate::net::Cidr>,
     /// Long-polls of the feed in progress, per client address.
     pub long_polls: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
 }

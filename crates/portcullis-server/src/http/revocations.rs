@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 
@@ -99,16 +99,10 @@ pub async fn feed(
             .and_then(|ip| ip.parse().ok())
             .unwrap_or(IpAddr::from([0, 0, 0, 0]));
         let Some(_slot) = take_slot(&state, ip) else {
-            let mut response = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+            return Err(ApiError::rate_limited(
                 "at most 8 long-polls per address at once",
-            )
-            .into_response();
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return Ok(response);
+                Duration::from_secs(1),
+            ));
         };
         let mut changes = revocations.subscribe();
         let start = since.unwrap_or(0);

@@ -150,6 +150,16 @@ pub struct RevocationRecord {
     pub revocation: Revocation,
 }
 
+/// Failed logins of one (account, address) pair, or of an account from
+/// every address (`address` empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureRecord {
+    pub failures: i64,
+    pub window_start: OffsetDateTime,
+    pub locked_until: Option<OffsetDateTime>,
+    pub last_attempt: OffsetDateTime,
+}
+
 /// What the retention job deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pruned {
@@ -275,6 +285,27 @@ pub trait Store: Send + Sync + 'static {
         idle_timeout: std::time::Duration,
     ) -> impl Future<Output = Result<Pruned, StoreError>> + Send;
 
+    fn login_failures(
+        &self,
+        account: &str,
+        address: &str,
+    ) -> impl Future<Output = Result<Option<FailureRecord>, StoreError>> + Send;
+
+    fn put_login_failures(
+        &self,
+        account: &str,
+        address: &str,
+        record: &FailureRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Forgets failures of one pair, or (with `None`) every lock-out of the
+    /// account.
+    fn clear_login_failures(
+        &self,
+        account: &str,
+        address: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     fn signing_keys(&self) -> impl Future<Output = Result<Vec<KeyRecord>, StoreError>> + Send;
 
     fn insert_signing_key(
@@ -332,6 +363,9 @@ forward! {
     fn revocations_since(&self, after: i64, now: i64, limit: u32) -> Result<Vec<RevocationRecord>, StoreError>;
     fn feed_epoch(&self) -> Result<String, StoreError>;
     fn prune(&self, now: OffsetDateTime, idle_timeout: std::time::Duration) -> Result<Pruned, StoreError>;
+    fn login_failures(&self, account: &str, address: &str) -> Result<Option<FailureRecord>, StoreError>;
+    fn put_login_failures(&self, account: &str, address: &str, record: &FailureRecord) -> Result<(), StoreError>;
+    fn clear_login_failures(&self, account: &str, address: Option<&str>) -> Result<(), StoreError>;
     fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
     fn insert_signing_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
 }

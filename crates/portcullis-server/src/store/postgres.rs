@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::rows::{SESSION_COLUMNS, USER_COLUMNS};
 use super::{
-    KeyRecord, NewRefreshToken, NewSession, Pruned, RefreshRecord, Revocation, RevocationKind,
-    RevocationRecord, Rotation, SessionRecord, Store, StoreError, UserRecord,
+    FailureRecord, KeyRecord, NewRefreshToken, NewSession, Pruned, RefreshRecord, Revocation,
+    RevocationKind, RevocationRecord, Rotation, SessionRecord, Store, StoreError, UserRecord,
 };
 
 /// Serialises revocation inserts (the feed-cursor trap of DESIGN.md).
@@ -408,6 +408,58 @@ impl Store for PgStore {
             refresh_tokens,
             revocations,
         })
+    }
+
+    async fn login_failures(
+        &self,
+        account: &str,
+        address: &str,
+    ) -> Result<Option<FailureRecord>, StoreError> {
+        sqlx::query(
+            "SELECT failures, window_start, locked_until, last_attempt FROM login_failures WHERE account = $1 AND address = $2",
+        )
+        .bind(account)
+        .bind(address)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(failure_from_row)
+        .transpose()
+    }
+
+    async fn put_login_failures(
+        &self,
+        account: &str,
+        address: &str,
+        record: &FailureRecord,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO login_failures (account, address, failures, window_start, locked_until, last_attempt) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account, address) DO UPDATE SET failures = excluded.failures, window_start = excluded.window_start, locked_until = excluded.locked_until, last_attempt = excluded.last_attempt",
+        )
+        .bind(account)
+        .bind(address)
+        .bind(record.failures)
+        .bind(record.window_start)
+        .bind(record.locked_until)
+        .bind(record.last_attempt)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn clear_login_failures(
+        &self,
+        account: &str,
+        address: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM login_failures WHERE account = $1 AND ($2::text IS NULL OR address = $2)",
+        )
+        .bind(account)
+        .bind(address)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {

@@ -10,6 +10,7 @@ pub(super) const SESSION_COLUMNS: &str =
     "id, user_id, device_name, user_agent, ip, created_at, last_used_at, expires_at, revoked_at";
 
 /// Defines `user_from_row`, `session_from_row`, `refresh_from_row`,
+/// `failure_from_row`,
 /// `revocation_from_row` and `key_from_row` for one backend's row type.
 macro_rules! row_mappers {
     ($row:ty) => {
@@ -67,6 +68,15 @@ macro_rules! row_mappers {
                     before: row.try_get("before")?,
                     expires: row.try_get("expires")?,
                 },
+            })
+        }
+
+        fn failure_from_row(row: &$row) -> Result<FailureRecord, StoreError> {
+            Ok(FailureRecord {
+                failures: row.try_get::<i64, _>("failures")?,
+                window_start: row.try_get("window_start")?,
+                locked_until: row.try_get("locked_until")?,
+                last_attempt: row.try_get("last_attempt")?,
             })
         }
 

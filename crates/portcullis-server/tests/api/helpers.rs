@@ -250,7 +250,12 @@ impl TestEnv {
             .env("BIND", "127.0.0.1")
             .env("PORT", "0")
             .env("RUST_LOG", "info")
-            .env("DATABASE_MAX_CONNECTIONS", "4");
+            .env("DATABASE_MAX_CONNECTIONS", "4")
+            // Every test client comes from 127.0.0.1: per-address budgets
+            // are opened wide except in the tests about them, which set
+            // their own.
+            .env("LOGIN_RATE_PER_ADDRESS", "100000/s")
+            .env("SIGNUP_RATE_PER_ADDRESS", "100000/s");
         if let Some(db) = &self.database {
             cmd.env("DATABASE_URL", &db.url);
         }

@@ -6,6 +6,7 @@ mod edge;
 mod faults;
 mod helpers;
 mod lifecycle;
+mod limits;
 mod login;
 mod protected;
 mod refresh;
