@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::config::Config;
+use crate::config::{Config, SigningConfig};
 use crate::{app, auth, telemetry};
 
 #[derive(Parser, Debug)]
@@ -52,6 +52,12 @@ enum UserCommand {
 enum KeysCommand {
     /// One key a line: kid, alg, state, created, signing from, retire after.
     List,
+    /// Publish a new key now; it signs after the JWKS cache lifetime (or at
+    /// once with --now), and older keys retire when their tokens expire.
+    Rotate {
+        #[arg(long)]
+        now: bool,
+    },
 }
 
 pub fn run() -> ExitCode {
@@ -113,6 +119,31 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}\t{}\t{}", user.id, user.email, user.roles.join(","));
             auth.store.close().await;
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate { now }) => {
+            let SigningConfig::Stored(alg) = config.signing else {
+                anyhow::bail!(
+                    "JWT_SECRET is set: HS256 secrets are rotated with JWT_SECRET_PREVIOUS, not here"
+                );
+            };
+            let store = app::open_store(&config).await?;
+            let sealer = app::master_key(&config)?.sealer(auth::keys::KEY_SEALING_LABEL)?;
+            let record = auth::keys::rotate(
+                &store,
+                alg,
+                &sealer,
+                OffsetDateTime::now_utc(),
+                now,
+                config.access_ttl,
+            )
+            .await?;
+            println!(
+                "{}\t{}",
+                record.kid,
+                record.signing_from.format(&Rfc3339).unwrap_or_default()
+            );
+            store.close().await;
             Ok(())
         }
         Command::Keys(KeysCommand::List) => {

@@ -154,6 +154,33 @@ impl Keys {
     }
 }
 
+/// Verifiers may cache the JWKS this long; a rotated-in key is published at
+/// least this long (plus a minute of skew) before it signs.
+pub const JWKS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Publishes a new key of `alg` at once; it signs from `now` plus the JWKS
+/// cache lifetime and a minute (or at once with `immediately`). Older keys
+/// retire once the last token they can have signed has expired.
+pub async fn rotate<S: Store>(
+    store: &S,
+    alg: Algorithm,
+    sealer: &Sealer,
+    now: OffsetDateTime,
+    immediately: bool,
+    access_ttl: std::time::Duration,
+) -> Result<KeyRecord, KeysError> {
+    let mut record = generate_record(alg, sealer, now)?;
+    if !immediately {
+        record.signing_from = now + JWKS_MAX_AGE + std::time::Duration::from_secs(60);
+    }
+    store.insert_signing_key(&record).await?;
+    let leeway = std::time::Duration::from_secs(portcullis_token::DEFAULT_LEEWAY.unsigned_abs());
+    store
+        .retire_signing_keys(&record.kid, record.signing_from + access_ttl + leeway)
+        .await?;
+    Ok(record)
+}
+
 pub fn generate_record(
     alg: Algorithm,
     sealer: &Sealer,

@@ -8,13 +8,12 @@ use serde_json::json;
 
 use super::AppState;
 
-/// Verifiers may cache the key set this long; key rotation publishes a new
-/// key at least this long before it signs.
-pub const JWKS_MAX_AGE_SECS: u64 = 300;
+use crate::auth::keys::JWKS_MAX_AGE;
 
 pub async fn jwks(State(state): State<AppState>) -> Response {
     let mut response = Json(state.auth.keys.ring().jwks()).into_response();
-    if let Ok(value) = HeaderValue::try_from(format!("public, max-age={JWKS_MAX_AGE_SECS}")) {
+    if let Ok(value) = HeaderValue::try_from(format!("public, max-age={}", JWKS_MAX_AGE.as_secs()))
+    {
         response.headers_mut().insert(header::CACHE_CONTROL, value);
     }
     response

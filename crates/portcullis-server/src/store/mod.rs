@@ -308,6 +308,13 @@ pub trait Store: Send + Sync + 'static {
 
     fn signing_keys(&self) -> impl Future<Output = Result<Vec<KeyRecord>, StoreError>> + Send;
 
+    /// Sets `retire_after` on every key but `keep` that has none yet.
+    fn retire_signing_keys(
+        &self,
+        keep: &str,
+        retire_after: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     fn insert_signing_key(
         &self,
         key: &KeyRecord,
@@ -367,5 +374,6 @@ forward! {
     fn put_login_failures(&self, account: &str, address: &str, record: &FailureRecord) -> Result<(), StoreError>;
     fn clear_login_failures(&self, account: &str, address: Option<&str>) -> Result<(), StoreError>;
     fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
+    fn retire_signing_keys(&self, keep: &str, retire_after: OffsetDateTime) -> Result<(), StoreError>;
     fn insert_signing_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
 }

@@ -474,6 +474,21 @@ impl Store for PgStore {
         .collect()
     }
 
+    async fn retire_signing_keys(
+        &self,
+        keep: &str,
+        retire_after: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE signing_keys SET retire_after = $1 WHERE kid <> $2 AND retire_after IS NULL",
+        )
+        .bind(retire_after)
+        .bind(keep)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn insert_signing_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
         // Instances starting together on an empty database may both generate
         // a first key; both are kept and both verify.

@@ -491,6 +491,21 @@ impl Store for SqliteStore {
         .collect()
     }
 
+    async fn retire_signing_keys(
+        &self,
+        keep: &str,
+        retire_after: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE signing_keys SET retire_after = ? WHERE kid != ? AND retire_after IS NULL",
+        )
+        .bind(retire_after)
+        .bind(keep)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
     async fn insert_signing_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO signing_keys (kid, alg, sealed_private_key, created_at, signing_from, retire_after)

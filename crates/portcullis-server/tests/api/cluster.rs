@@ -201,3 +201,81 @@ async fn a_key_created_by_one_instance_verifies_on_the_others_at_once() {
     );
     let _ = PASSWORD;
 }
+
+fn kid_of(token: &str) -> String {
+    use base64::Engine;
+    let header = token.split('.').next().expect("header");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .expect("b64");
+    serde_json::from_slice::<Value>(&bytes).expect("json")["kid"]
+        .as_str()
+        .expect("kid")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_key_rotated_on_one_instance_signs_and_verifies_on_all() {
+    let Some(apps) = cluster(2, true, &[]).await else {
+        return;
+    };
+    let (email, body) = apps[0].new_user().await;
+    let old = Tokens::of(&body["tokens"]);
+    let old_kid = kid_of(&old.access);
+
+    let output = apps[0].env.run(&["keys", "rotate", "--now"], &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let new_kid = String::from_utf8_lossy(&output.stdout)
+        .split('\t')
+        .next()
+        .expect("kid")
+        .to_owned();
+    assert_ne!(new_kid, old_kid);
+
+    // Within seconds every instance signs with the new key...
+    for app in &apps {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let tokens = app.session_of(&email).await;
+            if kid_of(&tokens.access) == new_kid {
+                // ...and every instance verifies it, and the old tokens too.
+                for other in &apps {
+                    assert_eq!(
+                        other
+                            .get("/api/auth/me", Some(&tokens.access))
+                            .await
+                            .status(),
+                        StatusCode::OK
+                    );
+                    assert_eq!(
+                        other.get("/api/profile", Some(&old.access)).await.status(),
+                        StatusCode::OK
+                    );
+                }
+                break;
+            }
+            assert!(Instant::now() < deadline, "the rotated key never signed");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let jwks: Value = app
+            .get("/.well-known/jwks.json", None)
+            .await
+            .json()
+            .await
+            .expect("json");
+        let kids: Vec<&str> = jwks["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .filter_map(|k| k["kid"].as_str())
+            .collect();
+        assert!(
+            kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()),
+            "{kids:?}"
+        );
+    }
+}

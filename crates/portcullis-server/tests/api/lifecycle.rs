@@ -284,3 +284,32 @@ async fn https_with_hsts_and_certificate_reload() {
     }
     let _ = std::fs::remove_dir_all(certs);
 }
+
+backends! {
+    async fn a_rotated_key_is_published_before_it_signs() {
+        let app = TestApp::spawn().await;
+        let (_, body) = app.new_user().await;
+        let before = body["tokens"]["access_token"].as_str().expect("token").to_owned();
+        let output = app.env.run(&["keys", "rotate"], &[]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let mut fields = stdout.trim().split('\t');
+        let new_kid = fields.next().expect("kid").to_owned();
+        let signing_from = time::OffsetDateTime::parse(fields.next().expect("date"), &time::format_description::well_known::Rfc3339).expect("date");
+        let wait = signing_from - time::OffsetDateTime::now_utc();
+        assert!(wait > time::Duration::seconds(300) && wait <= time::Duration::seconds(360), "{wait}");
+        // Published at once (after the periodic reload), not yet signing.
+        crate::helpers::eventually(std::time::Duration::from_secs(10), || async {
+            let jwks: serde_json::Value = app.get("/.well-known/jwks.json", None).await.json().await.expect("json");
+            jwks["keys"].as_array().is_some_and(|k| k.iter().any(|k| k["kid"] == new_kid.as_str()))
+        })
+        .await;
+        let (_, later) = app.new_user().await;
+        let header = |t: &str| t.split('.').next().map(str::to_owned);
+        assert_eq!(header(later["tokens"]["access_token"].as_str().expect("token")), header(&before), "the old key still signs");
+        let list = app.env.run(&["keys", "list"], &[]);
+        let list = String::from_utf8_lossy(&list.stdout).into_owned();
+        assert!(list.lines().any(|l| l.starts_with(&new_kid) && l.contains("\tnext\t")), "{list}");
+        assert!(list.lines().any(|l| l.contains("\tcurrent\t")), "{list}");
+    }
+}
