@@ -3,6 +3,7 @@
 
 mod postgres;
 mod rows;
+mod sql;
 mod sqlite;
 
 use std::future::Future;

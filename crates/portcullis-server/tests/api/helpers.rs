@@ -70,6 +70,12 @@ macro_rules! backends {
     )*};
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 pub fn pg_url() -> Option<String> {
     std::env::var("PORTCULLIS_TEST_PG_URL")
         .ok()
@@ -143,12 +149,19 @@ fn admin(plan: impl FnOnce(Vec<String>) -> Vec<String> + Send + 'static) {
 fn template() -> &'static str {
     static TEMPLATE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     TEMPLATE.get_or_init(|| {
-        let name = format!("pctpl_{}", Uuid::new_v4().simple());
-        // Databases of earlier runs that were killed before cleaning up.
+        let name = format!("pctpl_{}_{}", unix_now(), Uuid::new_v4().simple());
+        // Databases of earlier runs that were killed before cleaning up: an
+        // hour old at least, so a run going on beside this one keeps its own.
         let created = name.clone();
         admin(move |leftovers| {
             let mut statements = Vec::new();
-            for old in leftovers {
+            let stale = |name: &str| {
+                name.split('_')
+                    .nth(1)
+                    .and_then(|t| t.parse::<u64>().ok())
+                    .is_none_or(|t| t + 3600 < unix_now())
+            };
+            for old in leftovers.into_iter().filter(|n| stale(n)) {
                 statements.push(format!("ALTER DATABASE \"{old}\" WITH IS_TEMPLATE false"));
                 statements.push(format!("DROP DATABASE IF EXISTS \"{old}\" WITH (FORCE)"));
             }
@@ -188,7 +201,7 @@ pub struct PgDatabase {
 
 impl PgDatabase {
     pub fn create() -> Self {
-        let name = format!("pctest_{}", Uuid::new_v4().simple());
+        let name = format!("pctest_{}_{}", unix_now(), Uuid::new_v4().simple());
         admin_sql(vec![format!(
             "CREATE DATABASE \"{name}\" TEMPLATE \"{}\"",
             template()

@@ -1,0 +1,465 @@
+//! The storage operations, written once for both databases. The SQL is
+//! portable (`$N` parameters, which sqlx binds by number on SQLite too); each
+//! backend supplies only its pools, its readiness probe and how it
+//! serialises revocation inserts (see `sql_store!`).
+
+/// Implements [`super::Store`] for a backend type that has
+/// `writer()`/`reader()` pools, `ping_backend()` and
+/// `serialize_revocations(&mut Connection)`.
+macro_rules! sql_store {
+    ($store:ty, $row:ty, $conn:ty) => {
+        super::rows::row_mappers!($row);
+
+        fn is_unique_violation(error: &sqlx::Error) -> bool {
+            matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
+        }
+
+        async fn insert_revocation(
+            tx: &mut $conn,
+            revocation: &Revocation,
+            at: OffsetDateTime,
+        ) -> Result<RevocationRecord, StoreError> {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO revocations (kind, subject, before, expires, created_at)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(revocation.kind.as_str())
+            .bind(&revocation.subject)
+            .bind(revocation.before)
+            .bind(revocation.expires)
+            .bind(at)
+            .fetch_one(&mut *tx)
+            .await?;
+            Ok(RevocationRecord {
+                id,
+                revocation: revocation.clone(),
+            })
+        }
+
+        impl Store for $store {
+            async fn ping(&self) -> Result<(), StoreError> {
+                self.ping_backend().await
+            }
+
+            async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+                let roles =
+                    serde_json::to_string(&user.roles).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                sqlx::query(
+                    "INSERT INTO users (id, email, name, password_hash, roles, email_verified, disabled, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(user.id)
+                .bind(&user.email)
+                .bind(&user.name)
+                .bind(&user.password_hash)
+                .bind(roles)
+                .bind(user.email_verified)
+                .bind(user.disabled)
+                .bind(user.created_at)
+                .bind(user.updated_at)
+                .execute(self.writer())
+                .await
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::Conflict("email")
+                    } else {
+                        e.into()
+                    }
+                })?;
+                Ok(())
+            }
+
+            async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(email)
+                    .fetch_optional(self.reader())
+                    .await?
+                    .as_ref()
+                    .map(user_from_row)
+                    .transpose()
+            }
+
+            async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_optional(self.reader())
+                    .await?
+                    .as_ref()
+                    .map(user_from_row)
+                    .transpose()
+            }
+
+            async fn set_password_hash(
+                &self,
+                user_id: Uuid,
+                hash: &str,
+                at: OffsetDateTime,
+            ) -> Result<(), StoreError> {
+                sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                    .bind(hash)
+                    .bind(at)
+                    .bind(user_id)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn create_session(
+                &self,
+                session: &NewSession,
+                refresh: &NewRefreshToken,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.writer().begin().await?;
+                sqlx::query(
+                    "INSERT INTO sessions (id, user_id, device_name, user_agent, ip, created_at, last_used_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
+                )
+                .bind(session.id)
+                .bind(session.user_id)
+                .bind(&session.device_name)
+                .bind(&session.user_agent)
+                .bind(&session.ip)
+                .bind(session.created_at)
+                .bind(session.expires_at)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&refresh.hash)
+                .bind(session.id)
+                .bind(refresh.issued_at)
+                .bind(refresh.expires_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn session(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError> {
+                let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_optional(self.reader())
+                    .await?
+                    .as_ref()
+                    .map(session_from_row)
+                    .transpose()
+            }
+
+            async fn live_sessions(
+                &self,
+                user_id: Uuid,
+                now: OffsetDateTime,
+            ) -> Result<Vec<SessionRecord>, StoreError> {
+                let sql = format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions
+                     WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
+                     ORDER BY created_at"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(user_id)
+                    .bind(now)
+                    .fetch_all(self.reader())
+                    .await?
+                    .iter()
+                    .map(session_from_row)
+                    .collect()
+            }
+
+            async fn refresh_token(&self, hash: &[u8]) -> Result<Option<RefreshRecord>, StoreError> {
+                sqlx::query(
+                    "SELECT hash, session_id, issued_at, expires_at, spent_at, successor_hash, grace_until, grace_pair
+                     FROM refresh_tokens WHERE hash = $1",
+                )
+                .bind(hash)
+                .fetch_optional(self.reader())
+                .await?
+                .as_ref()
+                .map(refresh_from_row)
+                .transpose()
+            }
+
+            async fn rotate(&self, spent: &[u8], rotation: &Rotation) -> Result<bool, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                let spent_now = sqlx::query(
+                    "UPDATE refresh_tokens SET spent_at = $1, successor_hash = $2, grace_until = $3, grace_pair = $4
+                     WHERE hash = $5 AND spent_at IS NULL",
+                )
+                .bind(rotation.at)
+                .bind(&rotation.successor.hash)
+                .bind(rotation.grace_until)
+                .bind(&rotation.grace_pair)
+                .bind(spent)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if spent_now == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&rotation.successor.hash)
+                .bind(rotation.session_id)
+                .bind(rotation.successor.issued_at)
+                .bind(rotation.successor.expires_at)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE sessions SET last_used_at = $1 WHERE id = $2")
+                    .bind(rotation.at)
+                    .bind(rotation.session_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn revoke_session(
+                &self,
+                id: Uuid,
+                user_id: Option<Uuid>,
+                at: OffsetDateTime,
+                expires: i64,
+            ) -> Result<Option<RevocationRecord>, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                Self::serialize_revocations(&mut tx).await?;
+                let revoked = sqlx::query(
+                    "UPDATE sessions SET revoked_at = $1
+                     WHERE id = $2 AND ($3 OR user_id = $4) AND revoked_at IS NULL",
+                )
+                .bind(at)
+                .bind(id)
+                .bind(user_id.is_none())
+                .bind(user_id.unwrap_or_default())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if revoked == 0 {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                let entry = Revocation {
+                    kind: RevocationKind::Session,
+                    subject: id.to_string(),
+                    before: None,
+                    expires: Some(expires),
+                };
+                let record = insert_revocation(&mut tx, &entry, at).await?;
+                tx.commit().await?;
+                Ok(Some(record))
+            }
+
+            async fn revoke_user_sessions(
+                &self,
+                user_id: Uuid,
+                except: Option<Uuid>,
+                at: OffsetDateTime,
+                expires: i64,
+                user_entry: Option<Revocation>,
+            ) -> Result<Vec<RevocationRecord>, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                Self::serialize_revocations(&mut tx).await?;
+                let revoked: Vec<Uuid> = sqlx::query_scalar(
+                    "UPDATE sessions SET revoked_at = $1
+                     WHERE user_id = $2 AND revoked_at IS NULL AND ($3 OR id <> $4)
+                     RETURNING id",
+                )
+                .bind(at)
+                .bind(user_id)
+                .bind(except.is_none())
+                .bind(except.unwrap_or_default())
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut records = Vec::new();
+                match &user_entry {
+                    Some(entry) => records.push(insert_revocation(&mut tx, entry, at).await?),
+                    None => {
+                        for sid in revoked {
+                            let entry = Revocation {
+                                kind: RevocationKind::Session,
+                                subject: sid.to_string(),
+                                before: None,
+                                expires: Some(expires),
+                            };
+                            records.push(insert_revocation(&mut tx, &entry, at).await?);
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(records)
+            }
+
+            async fn revocations_since(
+                &self,
+                after: i64,
+                now: i64,
+                limit: u32,
+            ) -> Result<Vec<RevocationRecord>, StoreError> {
+                sqlx::query(
+                    "SELECT id, kind, subject, before, expires FROM revocations
+                     WHERE id > $1 AND (expires IS NULL OR expires > $2)
+                     ORDER BY id LIMIT $3",
+                )
+                .bind(after)
+                .bind(now)
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await?
+                .iter()
+                .map(revocation_from_row)
+                .collect()
+            }
+
+            async fn feed_epoch(&self) -> Result<String, StoreError> {
+                Ok(
+                    sqlx::query_scalar("SELECT value FROM meta WHERE name = 'feed_epoch'")
+                        .fetch_one(self.reader())
+                        .await?,
+                )
+            }
+
+            async fn prune(
+                &self,
+                now: OffsetDateTime,
+                idle_timeout: Duration,
+            ) -> Result<Pruned, StoreError> {
+                let idle_cutoff = now - idle_timeout;
+                let mut tx = self.writer().begin().await?;
+                let refresh_tokens = sqlx::query(
+                    "DELETE FROM refresh_tokens WHERE session_id IN (
+                        SELECT id FROM sessions
+                        WHERE revoked_at IS NOT NULL OR expires_at <= $1 OR last_used_at <= $2)",
+                )
+                .bind(now)
+                .bind(idle_cutoff)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let sessions = sqlx::query(
+                    "DELETE FROM sessions WHERE revoked_at IS NOT NULL OR expires_at <= $1 OR last_used_at <= $2",
+                )
+                .bind(now)
+                .bind(idle_cutoff)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let revocations =
+                    sqlx::query("DELETE FROM revocations WHERE expires IS NOT NULL AND expires <= $1")
+                        .bind(now.unix_timestamp())
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                tx.commit().await?;
+                Ok(Pruned {
+                    sessions,
+                    refresh_tokens,
+                    revocations,
+                })
+            }
+
+            async fn login_failures(
+                &self,
+                account: &str,
+                address: &str,
+            ) -> Result<Option<FailureRecord>, StoreError> {
+                sqlx::query(
+                    "SELECT failures, window_start, locked_until, last_attempt FROM login_failures WHERE account = $1 AND address = $2",
+                )
+                .bind(account)
+                .bind(address)
+                .fetch_optional(self.reader())
+                .await?
+                .as_ref()
+                .map(failure_from_row)
+                .transpose()
+            }
+
+            async fn put_login_failures(
+                &self,
+                account: &str,
+                address: &str,
+                record: &FailureRecord,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO login_failures (account, address, failures, window_start, locked_until, last_attempt) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account, address) DO UPDATE SET failures = excluded.failures, window_start = excluded.window_start, locked_until = excluded.locked_until, last_attempt = excluded.last_attempt",
+                )
+                .bind(account)
+                .bind(address)
+                .bind(record.failures)
+                .bind(record.window_start)
+                .bind(record.locked_until)
+                .bind(record.last_attempt)
+                .execute(self.writer())
+                .await?;
+                Ok(())
+            }
+
+            async fn clear_login_failures(
+                &self,
+                account: &str,
+                address: Option<&str>,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "DELETE FROM login_failures WHERE account = $1 AND ($2 OR address = $3)",
+                )
+                .bind(account)
+                .bind(address.is_none())
+                .bind(address.unwrap_or_default())
+                .execute(self.writer())
+                .await?;
+                Ok(())
+            }
+
+            async fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+                sqlx::query(
+                    "SELECT kid, alg, sealed_private_key, created_at, signing_from, retire_after
+                     FROM signing_keys ORDER BY signing_from, created_at",
+                )
+                .fetch_all(self.reader())
+                .await?
+                .iter()
+                .map(key_from_row)
+                .collect()
+            }
+
+            async fn retire_signing_keys(
+                &self,
+                keep: &str,
+                retire_after: OffsetDateTime,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE signing_keys SET retire_after = $1 WHERE kid <> $2 AND retire_after IS NULL",
+                )
+                .bind(retire_after)
+                .bind(keep)
+                .execute(self.writer())
+                .await?;
+                Ok(())
+            }
+
+            async fn insert_signing_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+                // Instances starting together on an empty database may both generate
+                // a first key; both are kept and both verify.
+                sqlx::query(
+                    "INSERT INTO signing_keys (kid, alg, sealed_private_key, created_at, signing_from, retire_after)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kid) DO NOTHING",
+                )
+                .bind(&key.kid)
+                .bind(&key.alg)
+                .bind(&key.sealed_private_key)
+                .bind(key.created_at)
+                .bind(key.signing_from)
+                .bind(key.retire_after)
+                .execute(self.writer())
+                .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(super) use sql_store;
