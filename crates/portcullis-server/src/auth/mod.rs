@@ -133,6 +133,13 @@ pub struct ClientContext {
     pub user_agent: Option<String>,
 }
 
+/// The per-address budgets of API.md (each with its own setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    Login,
+    Signup,
+}
+
 /// API.md's rate limits and lock-out rules.
 #[derive(Debug, Clone, Copy)]
 pub struct LimitSettings {
@@ -308,19 +315,15 @@ impl<S: Store> Auth<S> {
         Ok((User::from(&user), tokens))
     }
 
-    /// The per-address budget of login attempts (checked before the body
+    /// Takes one event from a per-address budget (checked before the body
     /// is read, as API.md orders 429 before 413/415).
-    pub async fn throttle_login(&self, client: &ClientContext) -> Result<(), AuthError> {
+    pub async fn throttle(&self, bucket: Bucket, client: &ClientContext) -> Result<(), AuthError> {
+        let (name, rate) = match bucket {
+            Bucket::Login => ("login", self.limits.login_per_address),
+            Bucket::Signup => ("signup", self.limits.signup_per_address),
+        };
         self.limiter
-            .take("login", &client.rate_key, self.limits.login_per_address)
-            .await
-            .map_err(AuthError::RateLimited)
-    }
-
-    /// The per-address budget of registrations.
-    pub async fn throttle_signup(&self, client: &ClientContext) -> Result<(), AuthError> {
-        self.limiter
-            .take("signup", &client.rate_key, self.limits.signup_per_address)
+            .take(name, &client.rate_key, rate)
             .await
             .map_err(AuthError::RateLimited)
     }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{
-    AppJson, Authenticated, Client, LoginThrottle, MaybeJson, SignupThrottle, bearer_token,
+    AppJson, Authenticated, Client, Login, MaybeJson, Signup, Throttle, bearer_token,
 };
 use crate::auth::{LoginInput, RegisterInput, TokenPair, User};
 
@@ -45,7 +45,7 @@ fn no_store(status: StatusCode, body: impl serde::Serialize) -> Response {
 pub async fn register(
     State(state): State<AppState>,
     Client(client): Client,
-    _budget: SignupThrottle,
+    _budget: Throttle<Signup>,
     AppJson(body): AppJson<RegisterRequest>,
 ) -> Result<Response, ApiError> {
     let (user, tokens) = state
@@ -68,7 +68,7 @@ pub async fn register(
 pub async fn login(
     State(state): State<AppState>,
     Client(client): Client,
-    _budget: LoginThrottle,
+    _budget: Throttle<Login>,
     AppJson(body): AppJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let (user, tokens) = state

@@ -235,29 +235,31 @@ impl FromRequestParts<AppState> for Client {
     }
 }
 
-/// The per-address login budget, taken before the body is read (429 comes
-/// before 413/415 in API.md's order).
+/// A per-address budget, taken before the body is read (429 comes before
+/// 413/415 in API.md's order): `Throttle<Login>`, `Throttle<Signup>`.
 #[derive(Debug)]
-pub struct LoginThrottle;
+pub struct Throttle<B>(std::marker::PhantomData<B>);
 
-impl FromRequestParts<AppState> for LoginThrottle {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let Ok(Client(client)) = Client::from_request_parts(parts, state).await;
-        state.auth.throttle_login(&client).await?;
-        Ok(Self)
-    }
+/// Which budget a [`Throttle`] draws from.
+pub trait Budget {
+    const BUCKET: crate::auth::Bucket;
 }
 
-/// The per-address registration budget, likewise.
 #[derive(Debug)]
-pub struct SignupThrottle;
+pub struct Login;
 
-impl FromRequestParts<AppState> for SignupThrottle {
+impl Budget for Login {
+    const BUCKET: crate::auth::Bucket = crate::auth::Bucket::Login;
+}
+
+#[derive(Debug)]
+pub struct Signup;
+
+impl Budget for Signup {
+    const BUCKET: crate::auth::Bucket = crate::auth::Bucket::Signup;
+}
+
+impl<B: Budget + Send> FromRequestParts<AppState> for Throttle<B> {
     type Rejection = ApiError;
 
     async fn from_request_parts(
@@ -265,7 +267,7 @@ impl FromRequestParts<AppState> for SignupThrottle {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let Ok(Client(client)) = Client::from_request_parts(parts, state).await;
-        state.auth.throttle_signup(&client).await?;
-        Ok(Self)
+        state.auth.throttle(B::BUCKET, &client).await?;
+        Ok(Self(std::marker::PhantomData))
     }
 }

@@ -13,6 +13,15 @@ async fn sessions(app: &TestApp, access: &str) -> Vec<Value> {
     response.json::<Vec<Value>>().await.expect("json")
 }
 
+async fn delete_session(app: &TestApp, access: &str, id: &str) -> reqwest::Response {
+    app.client
+        .delete(app.url(&format!("/api/auth/sessions/{id}")))
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("request")
+}
+
 async fn login_on(app: &TestApp, email: &str, device: &str) -> Tokens {
     let response = app
         .client
@@ -45,13 +54,7 @@ backends! {
     }
 
     let phone_sid = phone.claims()["sid"].as_str().expect("sid").to_owned();
-    let response = app
-        .client
-        .delete(app.url(&format!("/api/auth/sessions/{phone_sid}")))
-        .bearer_auth(&laptop.access)
-        .send()
-        .await
-        .expect("request");
+    let response = delete_session(&app, &laptop.access, &phone_sid).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_error(
         app.get("/api/profile", Some(&phone.access)).await,
@@ -79,24 +82,12 @@ backends! {
         phone_sid,
         stranger_sid,
     ] {
-        let response = app
-            .client
-            .delete(app.url(&format!("/api/auth/sessions/{id}")))
-            .bearer_auth(&laptop.access)
-            .send()
-            .await
-            .expect("request");
+        let response = delete_session(&app, &laptop.access, &id).await;
         assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
     }
     // Ending the current session is a logout.
     let own = laptop.claims()["sid"].as_str().expect("sid").to_owned();
-    let response = app
-        .client
-        .delete(app.url(&format!("/api/auth/sessions/{own}")))
-        .bearer_auth(&laptop.access)
-        .send()
-        .await
-        .expect("request");
+    let response = delete_session(&app, &laptop.access, &own).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_error(
         app.get("/api/profile", Some(&laptop.access)).await,
