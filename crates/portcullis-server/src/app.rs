@@ -15,8 +15,12 @@ use crate::auth::limits::Limiter;
 use crate::auth::password::Passwords;
 use crate::auth::revocation::Revocations;
 use crate::auth::secrets::MasterKey;
-use crate::auth::{Auth, REFRESH_LOOKUP_LABEL};
+use crate::auth::{Auth, Parts, REFRESH_LOOKUP_LABEL};
 use crate::bus::RedisBus;
+use crate::mail::Mailer;
+
+/// Label of the mail-token lookup hash key.
+const MAIL_TOKEN_LABEL: &[u8] = b"mail-token-lookup";
 use crate::config::{Config, SigningConfig};
 use crate::http::{self, AppInner, AppState};
 use crate::store::{AnyStore, PgStore, SqliteStore, Store};
@@ -88,14 +92,23 @@ pub async fn build_auth(
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
     let passwords = Passwords::new(workers, config.hash_queue_limit)?;
     let revocations = Revocations::new(store.feed_epoch().await?);
+    let mailer = Mailer::start(
+        config.smtp_url.as_ref().map(|u| u.expose_secret()),
+        &config.mail_from,
+        &config.data_dir,
+    )?;
     let auth = Auth::new(
         config,
-        store,
-        keys,
-        passwords,
-        master.token_hasher(REFRESH_LOOKUP_LABEL),
-        revocations,
-        limiter,
+        Parts {
+            store,
+            keys,
+            passwords,
+            refresh_hasher: master.token_hasher(REFRESH_LOOKUP_LABEL),
+            mail_hasher: master.token_hasher(MAIL_TOKEN_LABEL),
+            revocations,
+            limiter,
+            mailer,
+        },
     );
     // Every live revocation is enforced from the first request on.
     auth.poll_revocations()

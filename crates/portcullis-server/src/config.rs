@@ -61,12 +61,9 @@ pub struct TlsConfig {
 pub const NOT_YET_APPLIED: &[&str] = &[
     "TRUSTED_PROXIES",
     "CORS_ALLOWED_ORIGINS",
-    "SMTP_URL",
-    "MAIL_FROM",
     "KEY_ROTATION_INTERVAL",
     "AUDIT_RETENTION",
     "METRICS_TOKEN",
-    "MAIL_RATE_PER_RECIPIENT",
 ];
 
 #[derive(Debug)]
@@ -96,6 +93,12 @@ pub struct Config {
     pub request_timeout: Duration,
     pub hash_queue_limit: usize,
     pub limits: crate::auth::LimitSettings,
+    pub mail_limits: crate::auth::MailLimits,
+    /// `SMTP_URL`; `None` writes mail to `$DATA_DIR/outbox`.
+    pub smtp_url: Option<SecretString>,
+    pub mail_from: String,
+    pub mail_templates_dir: Option<PathBuf>,
+    pub require_email_verification: bool,
     pub trusted_proxies: Vec<crate::net::Cidr>,
     /// How often ended sessions and expired revocations are deleted.
     pub retention_interval: Duration,
@@ -257,6 +260,18 @@ impl Config {
                 account_failures: env.parse("ACCOUNT_FAILURE_LIMIT", rate(50, 3600))?,
                 signup_per_address: env.parse("SIGNUP_RATE_PER_ADDRESS", rate(10, 3600))?,
             },
+            mail_limits: crate::auth::MailLimits {
+                per_recipient: env.parse("MAIL_RATE_PER_RECIPIENT", rate(3, 3600))?,
+                global: env.parse("MAIL_RATE_GLOBAL", rate(1000, 3600))?,
+            },
+            smtp_url: env
+                .secret("SMTP_URL", "SMTP_URL_FILE")?
+                .map(SecretString::from),
+            mail_from: env
+                .get("MAIL_FROM")
+                .unwrap_or_else(|| "Portcullis <noreply@localhost>".into()),
+            mail_templates_dir: env.get("MAIL_TEMPLATES_DIR").map(PathBuf::from),
+            require_email_verification: env.flag("REQUIRE_EMAIL_VERIFICATION", false)?,
             trusted_proxies: match env.get("TRUSTED_PROXIES") {
                 None => Vec::new(),
                 Some(list) => list
@@ -307,12 +322,7 @@ impl Config {
         // Accepted now so a deployment's environment keeps working; applied by
         // the features that read them.
         env.flag("COOKIE_SECURE", true)?;
-        if env.flag("REQUIRE_EMAIL_VERIFICATION", false)? {
-            return Err(bad(
-                "REQUIRE_EMAIL_VERIFICATION",
-                "e-mail verification is not in this build yet; accounts would stay unverified",
-            ));
-        }
+
         if config.access_ttl > config.refresh_ttl {
             return Err(bad(
                 "JWT_EXPIRATION",

@@ -9,6 +9,7 @@ pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod mail;
 pub mod net;
 pub mod store;
 pub mod telemetry;

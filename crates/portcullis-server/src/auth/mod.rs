@@ -2,6 +2,7 @@
 //! Nothing here knows HTTP; [`AuthError`] says what went wrong in domain
 //! terms and `http::error` maps it to a status and code.
 
+pub mod account;
 pub mod keys;
 pub mod limits;
 pub mod lockout;
@@ -50,6 +51,13 @@ pub enum AuthError {
     RefreshTokenReused,
     #[error("not found")]
     NotFound,
+    /// An unknown, used or expired mail token.
+    #[error("this link is invalid or has expired")]
+    InvalidLink,
+    #[error("confirm your e-mail address first")]
+    EmailNotVerified,
+    #[error("{0}")]
+    Conflict(&'static str),
     /// Too many attempts; the wait is until the limit lifts.
     #[error("too many attempts, retry later")]
     RateLimited(Duration),
@@ -138,6 +146,16 @@ pub struct ClientContext {
 pub enum Bucket {
     Login,
     Signup,
+    Forgot,
+    Resend,
+}
+
+/// Mail budgets: per recipient (API.md) and for the whole server, so one
+/// inbox cannot be flooded from many addresses and no flood leaves at all.
+#[derive(Debug, Clone, Copy)]
+pub struct MailLimits {
+    pub per_recipient: limits::Rate,
+    pub global: limits::Rate,
 }
 
 /// API.md's rate limits and lock-out rules.
@@ -179,6 +197,21 @@ impl std::fmt::Debug for LoginInput<'_> {
     }
 }
 
+/// What the domain is built from (each made by `app` at start).
+#[derive(Debug)]
+pub struct Parts<S> {
+    pub store: S,
+    pub keys: Keys,
+    pub passwords: Passwords,
+    /// Lookup hashes of refresh tokens.
+    pub refresh_hasher: TokenHasher,
+    /// Lookup hashes of mail tokens (a key of its own).
+    pub mail_hasher: TokenHasher,
+    pub revocations: Revocations,
+    pub limiter: limits::Limiter,
+    pub mailer: crate::mail::Mailer,
+}
+
 pub struct Auth<S> {
     pub store: S,
     pub keys: Keys,
@@ -189,6 +222,13 @@ pub struct Auth<S> {
     pub revocation_written: Arc<tokio::sync::Notify>,
     pub limiter: limits::Limiter,
     limits: LimitSettings,
+    mail_limits: MailLimits,
+    mailer: crate::mail::Mailer,
+    templates: crate::mail::Templates,
+    /// Lookup hashes of mail tokens (its own key, apart from refresh tokens).
+    mail_hasher: TokenHasher,
+    public_url: String,
+    require_verification: bool,
     refresh_hasher: TokenHasher,
     validator: Validator,
     issuer: String,
@@ -218,18 +258,26 @@ pub(crate) fn now() -> OffsetDateTime {
 }
 
 impl<S: Store> Auth<S> {
-    pub fn new(
-        config: &Config,
-        store: S,
-        keys: Keys,
-        passwords: Passwords,
-        refresh_hasher: TokenHasher,
-        revocations: Revocations,
-        limiter: limits::Limiter,
-    ) -> Self {
+    pub fn new(config: &Config, parts: Parts<S>) -> Self {
+        let Parts {
+            store,
+            keys,
+            passwords,
+            refresh_hasher,
+            mail_hasher,
+            revocations,
+            limiter,
+            mailer,
+        } = parts;
         Self {
             limiter,
             limits: config.limits,
+            mail_limits: config.mail_limits,
+            mailer,
+            mail_hasher,
+            templates: crate::mail::Templates::new(config.mail_templates_dir.clone()),
+            public_url: config.public_url.clone(),
+            require_verification: config.require_email_verification,
             store,
             keys,
             passwords,
@@ -294,7 +342,7 @@ impl<S: Store> Auth<S> {
         &self,
         input: RegisterInput<'_>,
         client: &ClientContext,
-    ) -> Result<(User, TokenPair), AuthError> {
+    ) -> Result<(User, Option<TokenPair>), AuthError> {
         if self.registration != Registration::Open {
             return Err(AuthError::Forbidden("registration is closed"));
         }
@@ -311,8 +359,12 @@ impl<S: Store> Auth<S> {
             .create_user(input.email, input.password, input.name, vec!["user".into()])
             .await?;
         tracing::info!(target: "audit", event = "register", user_id = %user.id, ip = client.ip.as_deref());
-        let tokens = self.open_session(&user, None, client).await?;
-        Ok((User::from(&user), tokens))
+        self.send_verification(&user).await?;
+        if self.require_verification {
+            return Ok((User::from(&user), None));
+        }
+        let (tokens, _) = self.open_session(&user, None, client).await?;
+        Ok((User::from(&user), Some(tokens)))
     }
 
     /// Takes one event from a per-address budget (checked before the body
@@ -321,6 +373,8 @@ impl<S: Store> Auth<S> {
         let (name, rate) = match bucket {
             Bucket::Login => ("login", self.limits.login_per_address),
             Bucket::Signup => ("signup", self.limits.signup_per_address),
+            Bucket::Forgot => ("forgot", self.limits.signup_per_address),
+            Bucket::Resend => ("resend", self.limits.signup_per_address),
         };
         self.limiter
             .take(name, &client.rate_key, rate)
@@ -388,12 +442,16 @@ impl<S: Store> Auth<S> {
             tracing::info!(target: "audit", event = "login_refused_disabled", user_id = %user.id, ip = client.ip.as_deref());
             return Err(AuthError::Forbidden("this account is disabled"));
         }
+        if self.require_verification && !user.email_verified {
+            return Err(AuthError::EmailNotVerified);
+        }
         if verdict.needs_rehash {
             let hash = self.passwords.hash(input.password).await?;
             self.store.set_password_hash(user.id, &hash, now()).await?;
             tracing::info!(target: "audit", event = "password_rehashed", user_id = %user.id);
         }
-        let tokens = self.open_session(&user, input.device_name, client).await?;
+        let (tokens, session) = self.open_session(&user, input.device_name, client).await?;
+        self.maybe_new_device_notice(&user, client, session).await?;
         tracing::info!(target: "audit", event = "login", user_id = %user.id, ip = client.ip.as_deref());
         Ok((User::from(&user), tokens))
     }
@@ -403,7 +461,7 @@ impl<S: Store> Auth<S> {
         user: &UserRecord,
         device_name: Option<&str>,
         client: &ClientContext,
-    ) -> Result<TokenPair, AuthError> {
+    ) -> Result<(TokenPair, Uuid), AuthError> {
         let at = now();
         let session = NewSession {
             id: Uuid::new_v4(),
@@ -433,12 +491,13 @@ impl<S: Store> Auth<S> {
         };
         let access_token = self.issue_access_token(user, session.id, at)?;
         self.store.create_session(&session, &refresh).await?;
-        Ok(TokenPair {
+        let pair = TokenPair {
             access_token,
             refresh_token,
             token_type: "Bearer",
             expires_in: self.access_ttl.as_secs(),
-        })
+        };
+        Ok((pair, session.id))
     }
 
     fn issue_access_token(

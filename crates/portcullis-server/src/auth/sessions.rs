@@ -344,6 +344,9 @@ impl<S: Store> Auth<S> {
             Some(sid) => self.revoke_user(user.id, Some(sid), at).await?,
             None => self.revoke_user(user.id, None, at).await?,
         }
+        if let Some(record) = self.store.user_by_id(user.id).await? {
+            self.after_password_change(&record).await?;
+        }
         tracing::info!(target: "audit", event = "password_changed", user_id = %user.id);
         Ok(())
     }

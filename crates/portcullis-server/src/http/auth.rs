@@ -9,7 +9,8 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{
-    AppJson, Authenticated, Client, Login, MaybeJson, Signup, Throttle, bearer_token,
+    AppJson, Authenticated, Client, Forgot, Login, MaybeJson, Resend, Signup, Throttle,
+    bearer_token,
 };
 use crate::auth::{LoginInput, RegisterInput, TokenPair, User};
 
@@ -30,7 +31,9 @@ pub struct LoginRequest {
 #[derive(serde::Serialize)]
 struct UserWithTokens {
     user: User,
-    tokens: TokenPair,
+    /// Absent when registration waits for e-mail verification.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tokens: Option<TokenPair>,
 }
 
 /// Token responses must never be stored by a cache (RFC 6749 §5.1).
@@ -82,7 +85,13 @@ pub async fn login(
             &client,
         )
         .await?;
-    Ok(no_store(StatusCode::OK, UserWithTokens { user, tokens }))
+    Ok(no_store(
+        StatusCode::OK,
+        UserWithTokens {
+            user,
+            tokens: Some(tokens),
+        },
+    ))
 }
 
 pub async fn me(
@@ -170,6 +179,126 @@ pub async fn change_password(
     state
         .auth
         .change_password(&claims, &body.current_password, &body.new_password, &client)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct EmailRequest {
+    email: String,
+}
+
+#[derive(Deserialize)]
+pub struct TokenRequest {
+    token: String,
+}
+
+#[derive(Deserialize)]
+pub struct ResetRequest {
+    token: String,
+    new_password: String,
+}
+
+#[derive(Deserialize)]
+pub struct EmailChangeRequest {
+    new_email: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+pub struct PasswordRequest {
+    password: String,
+}
+
+/// Validates the address now (400), does the rest after answering: an
+/// existing and an unknown account take the same time to answer.
+fn accept_in_background<F>(
+    email: &str,
+    work: impl FnOnce(String) -> F,
+) -> Result<StatusCode, ApiError>
+where
+    F: std::future::Future<Output = Result<(), crate::auth::AuthError>> + Send + 'static,
+{
+    let email =
+        crate::auth::validate::normalize_email(email).map_err(crate::auth::AuthError::from)?;
+    let job = work(email);
+    tokio::spawn(async move {
+        if let Err(e) = job.await {
+            tracing::warn!(error = %e, "background mail flow failed");
+        }
+    });
+    Ok(StatusCode::ACCEPTED)
+}
+
+pub async fn forgot_password(
+    State(state): State<AppState>,
+    _budget: Throttle<Forgot>,
+    AppJson(body): AppJson<EmailRequest>,
+) -> Result<StatusCode, ApiError> {
+    accept_in_background(&body.email, |email| async move {
+        state.auth.forgot_password(&email).await
+    })
+}
+
+pub async fn resend_verification(
+    State(state): State<AppState>,
+    _budget: Throttle<Resend>,
+    AppJson(body): AppJson<EmailRequest>,
+) -> Result<StatusCode, ApiError> {
+    accept_in_background(&body.email, |email| async move {
+        state.auth.resend_verification(&email).await
+    })
+}
+
+pub async fn reset_password(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<ResetRequest>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .auth
+        .reset_password(&body.token, &body.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn verify_email(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<TokenRequest>,
+) -> Result<StatusCode, ApiError> {
+    state.auth.verify_email(&body.token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn confirm_email(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<TokenRequest>,
+) -> Result<StatusCode, ApiError> {
+    state.auth.confirm_email_change(&body.token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn change_email(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authenticated(claims): Authenticated,
+    AppJson(body): AppJson<EmailChangeRequest>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .auth
+        .request_email_change(&claims, &body.new_email, &body.password, &client)
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+pub async fn delete_me(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authenticated(claims): Authenticated,
+    AppJson(body): AppJson<PasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .auth
+        .delete_account(&claims, &body.password, &client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -259,6 +259,20 @@ impl Budget for Signup {
     const BUCKET: crate::auth::Bucket = crate::auth::Bucket::Signup;
 }
 
+#[derive(Debug)]
+pub struct Forgot;
+
+impl Budget for Forgot {
+    const BUCKET: crate::auth::Bucket = crate::auth::Bucket::Forgot;
+}
+
+#[derive(Debug)]
+pub struct Resend;
+
+impl Budget for Resend {
+    const BUCKET: crate::auth::Bucket = crate::auth::Bucket::Resend;
+}
+
 impl<B: Budget + Send> FromRequestParts<AppState> for Throttle<B> {
     type Rejection = ApiError;
 

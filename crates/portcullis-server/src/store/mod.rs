@@ -161,6 +161,20 @@ pub struct FailureRecord {
     pub last_attempt: OffsetDateTime,
 }
 
+/// A token sent by mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailTokenRecord {
+    pub hash: Vec<u8>,
+    /// `reset`, `verify` or `email`.
+    pub purpose: String,
+    pub user_id: Uuid,
+    /// For `email`: the address being confirmed.
+    pub new_email: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub used_at: Option<OffsetDateTime>,
+}
+
 /// What the retention job deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pruned {
@@ -307,6 +321,52 @@ pub trait Store: Send + Sync + 'static {
         address: Option<&str>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Stores a new mail token and, in the same transaction, drops the
+    /// user's unused tokens of the same purpose (a newer one supersedes).
+    fn replace_mail_token(
+        &self,
+        token: &MailTokenRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn mail_token(
+        &self,
+        hash: &[u8],
+    ) -> impl Future<Output = Result<Option<MailTokenRecord>, StoreError>> + Send;
+
+    /// Marks the token used; `false` when it was used or expired already.
+    fn use_mail_token(
+        &self,
+        hash: &[u8],
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Drops the user's unused tokens of `purpose` (e.g. reset tokens when
+    /// the password changes).
+    fn drop_mail_tokens(
+        &self,
+        user_id: Uuid,
+        purpose: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn set_email_verified(
+        &self,
+        user_id: Uuid,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Changes the address (verified); `Conflict` when it is taken.
+    fn set_email(
+        &self,
+        user_id: Uuid,
+        email: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn delete_user(&self, user_id: Uuid) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Enabled users with the `admin` role.
+    fn count_admins(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
     fn signing_keys(&self) -> impl Future<Output = Result<Vec<KeyRecord>, StoreError>> + Send;
 
     /// Sets `retire_after` on every key but `keep` that has none yet.
@@ -374,6 +434,14 @@ forward! {
     fn login_failures(&self, account: &str, address: &str) -> Result<Option<FailureRecord>, StoreError>;
     fn put_login_failures(&self, account: &str, address: &str, record: &FailureRecord) -> Result<(), StoreError>;
     fn clear_login_failures(&self, account: &str, address: Option<&str>) -> Result<(), StoreError>;
+    fn replace_mail_token(&self, token: &MailTokenRecord) -> Result<(), StoreError>;
+    fn mail_token(&self, hash: &[u8]) -> Result<Option<MailTokenRecord>, StoreError>;
+    fn use_mail_token(&self, hash: &[u8], at: OffsetDateTime) -> Result<bool, StoreError>;
+    fn drop_mail_tokens(&self, user_id: Uuid, purpose: &str) -> Result<(), StoreError>;
+    fn set_email_verified(&self, user_id: Uuid, at: OffsetDateTime) -> Result<(), StoreError>;
+    fn set_email(&self, user_id: Uuid, email: &str, at: OffsetDateTime) -> Result<(), StoreError>;
+    fn delete_user(&self, user_id: Uuid) -> Result<(), StoreError>;
+    fn count_admins(&self) -> Result<i64, StoreError>;
     fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
     fn retire_signing_keys(&self, keep: &str, retire_after: OffsetDateTime) -> Result<(), StoreError>;
     fn insert_signing_key(&self, key: &KeyRecord) -> Result<(), StoreError>;

@@ -80,6 +80,18 @@ macro_rules! row_mappers {
             })
         }
 
+        fn mail_token_from_row(row: &$row) -> Result<MailTokenRecord, StoreError> {
+            Ok(MailTokenRecord {
+                hash: row.try_get("hash")?,
+                purpose: row.try_get("purpose")?,
+                user_id: row.try_get("user_id")?,
+                new_email: row.try_get("new_email")?,
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+                used_at: row.try_get("used_at")?,
+            })
+        }
+
         fn key_from_row(row: &$row) -> Result<KeyRecord, StoreError> {
             Ok(KeyRecord {
                 kid: row.try_get("kid")?,

@@ -347,6 +347,10 @@ macro_rules! sql_store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+                sqlx::query("DELETE FROM mail_tokens WHERE used_at IS NOT NULL OR expires_at <= $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
                 let revocations =
                     sqlx::query("DELETE FROM revocations WHERE expires IS NOT NULL AND expires <= $1")
                         .bind(now.unix_timestamp())
@@ -411,6 +415,110 @@ macro_rules! sql_store {
                 .bind(address.unwrap_or_default())
                 .execute(self.writer())
                 .await?;
+                Ok(())
+            }
+
+            async fn replace_mail_token(&self, token: &MailTokenRecord) -> Result<(), StoreError> {
+                let mut tx = self.writer().begin().await?;
+                sqlx::query("DELETE FROM mail_tokens WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL")
+                    .bind(token.user_id)
+                    .bind(&token.purpose)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO mail_tokens (hash, purpose, user_id, new_email, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&token.hash)
+                .bind(&token.purpose)
+                .bind(token.user_id)
+                .bind(&token.new_email)
+                .bind(token.created_at)
+                .bind(token.expires_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn mail_token(&self, hash: &[u8]) -> Result<Option<MailTokenRecord>, StoreError> {
+                sqlx::query(
+                    "SELECT hash, purpose, user_id, new_email, created_at, expires_at, used_at
+                     FROM mail_tokens WHERE hash = $1",
+                )
+                .bind(hash)
+                .fetch_optional(self.writer())
+                .await?
+                .as_ref()
+                .map(mail_token_from_row)
+                .transpose()
+            }
+
+            async fn use_mail_token(&self, hash: &[u8], at: OffsetDateTime) -> Result<bool, StoreError> {
+                let used = sqlx::query(
+                    "UPDATE mail_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1",
+                )
+                .bind(at)
+                .bind(hash)
+                .execute(self.writer())
+                .await?
+                .rows_affected();
+                Ok(used == 1)
+            }
+
+            async fn drop_mail_tokens(&self, user_id: Uuid, purpose: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM mail_tokens WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL")
+                    .bind(user_id)
+                    .bind(purpose)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_email_verified(&self, user_id: Uuid, at: OffsetDateTime) -> Result<(), StoreError> {
+                sqlx::query("UPDATE users SET email_verified = $1, updated_at = $2 WHERE id = $3")
+                    .bind(true)
+                    .bind(at)
+                    .bind(user_id)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_email(&self, user_id: Uuid, email: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+                sqlx::query("UPDATE users SET email = $1, email_verified = $2, updated_at = $3 WHERE id = $4")
+                    .bind(email)
+                    .bind(true)
+                    .bind(at)
+                    .bind(user_id)
+                    .execute(self.writer())
+                    .await
+                    .map_err(|e| {
+                        if is_unique_violation(&e) {
+                            StoreError::Conflict("email")
+                        } else {
+                            e.into()
+                        }
+                    })?;
+                Ok(())
+            }
+
+            async fn count_admins(&self) -> Result<i64, StoreError> {
+                // Role names match [a-z][a-z0-9_-]*, so the quoted name
+                // cannot be part of another role's name.
+                Ok(sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM users WHERE roles LIKE '%\"admin\"%' AND disabled = $1",
+                )
+                .bind(false)
+                .fetch_one(self.writer())
+                .await?)
+            }
+
+            async fn delete_user(&self, user_id: Uuid) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM users WHERE id = $1")
+                    .bind(user_id)
+                    .execute(self.writer())
+                    .await?;
                 Ok(())
             }
 

@@ -17,8 +17,9 @@ use uuid::Uuid;
 
 use super::rows::{SESSION_COLUMNS, USER_COLUMNS};
 use super::{
-    FailureRecord, KeyRecord, NewRefreshToken, NewSession, Pruned, RefreshRecord, Revocation,
-    RevocationKind, RevocationRecord, Rotation, SessionRecord, Store, StoreError, UserRecord,
+    FailureRecord, KeyRecord, MailTokenRecord, NewRefreshToken, NewSession, Pruned, RefreshRecord,
+    Revocation, RevocationKind, RevocationRecord, Rotation, SessionRecord, Store, StoreError,
+    UserRecord,
 };
 
 #[derive(Debug, Clone)]

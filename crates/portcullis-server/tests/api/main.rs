@@ -8,6 +8,7 @@ mod helpers;
 mod lifecycle;
 mod limits;
 mod login;
+mod mail;
 mod protected;
 mod refresh;
 mod register;
