@@ -112,3 +112,34 @@ async fn failed_logins_take_the_same_time_whatever_the_reason() {
         );
     }
 }
+
+/// `forgot` answers an existing and an unknown address in the same time:
+/// everything after validating the address happens after the answer.
+#[tokio::test]
+async fn forgot_answers_existing_and_unknown_addresses_alike() {
+    let app = TestApp::spawn().await;
+    let (known, _) = app.new_user().await;
+    let mut samples: [Vec<Duration>; 2] = Default::default();
+    for round in 0..TRIES {
+        for k in 0..2 {
+            let i = (k + round) % 2;
+            let email = if i == 0 {
+                known.as_str()
+            } else {
+                "nobody-at-all@example.com"
+            };
+            let request = app
+                .client
+                .post(app.url("/api/auth/password/forgot"))
+                .json(&json!({"email": email}));
+            let start = Instant::now();
+            let response = request.send().await.expect("request");
+            samples[i].push(start.elapsed());
+            assert_eq!(response.status(), StatusCode::ACCEPTED);
+        }
+    }
+    let [existing, unknown] = samples.map(median);
+    let ratio = unknown.as_secs_f64() / existing.as_secs_f64();
+    eprintln!("forgot: existing {existing:?}, unknown {unknown:?}, ratio {ratio:.3}");
+    assert!((0.8..=1.25).contains(&ratio), "ratio {ratio:.3}");
+}
