@@ -122,6 +122,20 @@ backends! {
         assert_error(post(&app, "/api/auth/password/reset", json!({"token": second, "new_password": "newer passphrase 3"})).await, StatusCode::BAD_REQUEST, "invalid_link").await;
     }
 
+    async fn a_global_mail_budget_stops_floods_to_many_inboxes() {
+        let app = TestApp::spawn_with(&[("MAIL_RATE_GLOBAL", "2/h")]).await;
+        // Two sign-ups use the two mails of the hour.
+        let (first, _) = app.new_user().await;
+        let (second, _) = app.new_user().await;
+        link_token(&app, &first, "verify", 1).await;
+        link_token(&app, &second, "verify", 1).await;
+        let (third, _) = app.new_user().await;
+        assert_eq!(post(&app, "/api/auth/password/forgot", json!({"email": first})).await.status(), StatusCode::ACCEPTED);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(mails_to(&app, &third).is_empty());
+        assert!(!mails_to(&app, &first).iter().any(|m| m.contains("#reset=")));
+    }
+
     async fn a_reset_lifts_a_lockout() {
         let app = TestApp::spawn_with(&[("LOCKOUT_THRESHOLD", "2")]).await;
         let (email, _) = app.new_user().await;
