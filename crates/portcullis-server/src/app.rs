@@ -10,6 +10,7 @@ use axum_server::tls_rustls::RustlsConfig;
 use secrecy::ExposeSecret;
 use time::OffsetDateTime;
 
+use crate::auth::csrf::CsrfKey;
 use crate::auth::keys::{KEY_SEALING_LABEL, Keys};
 use crate::auth::limits::Limiter;
 use crate::auth::password::Passwords;
@@ -18,6 +19,9 @@ use crate::auth::secrets::MasterKey;
 use crate::auth::{Auth, Parts, REFRESH_LOOKUP_LABEL};
 use crate::bus::RedisBus;
 use crate::mail::Mailer;
+
+/// Label of the CSRF token key.
+const CSRF_LABEL: &[u8] = b"csrf";
 
 /// Label of the mail-token lookup hash key.
 const MAIL_TOKEN_LABEL: &[u8] = b"mail-token-lookup";
@@ -108,6 +112,7 @@ pub async fn build_auth(
             revocations,
             limiter,
             mailer,
+            csrf: CsrfKey::new(master.derive(CSRF_LABEL).as_ref()),
         },
     );
     // Every live revocation is enforced from the first request on.
@@ -204,11 +209,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         long_polls: Default::default(),
         bus,
         trusted_proxies: config.trusted_proxies.clone(),
+        cookie_secure: config.cookie_secure,
+        cookie_lifetime: config.refresh_ttl,
+        allowed_origins: std::iter::once(crate::config::origin_of(&config.public_url))
+            .chain(config.cors_allowed_origins.iter().cloned())
+            .collect(),
     });
     tokio::spawn(follow_revocations(state.clone(), heard));
     tokio::spawn(retention(state.clone(), config.retention_interval));
     tokio::spawn(reload_keys(state.clone()));
-    let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app = http::router(state.clone(), &config.cors_allowed_origins)
+        .into_make_service_with_connect_info::<SocketAddr>();
     let listener = std::net::TcpListener::bind((config.bind, config.port))
         .with_context(|| format!("PORT: cannot listen on {}:{}", config.bind, config.port))?;
     listener.set_nonblocking(true)?;

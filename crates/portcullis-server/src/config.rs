@@ -60,7 +60,6 @@ pub struct TlsConfig {
 /// have no effect yet rather than ignoring them silently.
 pub const NOT_YET_APPLIED: &[&str] = &[
     "TRUSTED_PROXIES",
-    "CORS_ALLOWED_ORIGINS",
     "KEY_ROTATION_INTERVAL",
     "AUDIT_RETENTION",
     "METRICS_TOKEN",
@@ -99,6 +98,11 @@ pub struct Config {
     pub mail_from: String,
     pub mail_templates_dir: Option<PathBuf>,
     pub require_email_verification: bool,
+    /// `false` drops `Secure` from cookies, for plain-HTTP development only.
+    pub cookie_secure: bool,
+    /// Exact origins (`scheme://host[:port]`) that get CORS answers with
+    /// credentials.
+    pub cors_allowed_origins: Vec<String>,
     pub trusted_proxies: Vec<crate::net::Cidr>,
     /// How often ended sessions and expired revocations are deleted.
     pub retention_interval: Duration,
@@ -272,6 +276,16 @@ impl Config {
                 .unwrap_or_else(|| "Portcullis <noreply@localhost>".into()),
             mail_templates_dir: env.get("MAIL_TEMPLATES_DIR").map(PathBuf::from),
             require_email_verification: env.flag("REQUIRE_EMAIL_VERIFICATION", false)?,
+            cookie_secure: env.flag("COOKIE_SECURE", true)?,
+            cors_allowed_origins: match env.get("CORS_ALLOWED_ORIGINS") {
+                None => Vec::new(),
+                Some(list) => list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|o| !o.is_empty())
+                    .map(|o| validate_origin(o).map_err(|e| bad("CORS_ALLOWED_ORIGINS", e)))
+                    .collect::<Result<_, _>>()?,
+            },
             trusted_proxies: match env.get("TRUSTED_PROXIES") {
                 None => Vec::new(),
                 Some(list) => list
@@ -321,7 +335,6 @@ impl Config {
         };
         // Accepted now so a deployment's environment keeps working; applied by
         // the features that read them.
-        env.flag("COOKIE_SECURE", true)?;
 
         if config.access_ttl > config.refresh_ttl {
             return Err(bad(
@@ -337,6 +350,29 @@ fn rate(count: u32, seconds: u64) -> crate::auth::limits::Rate {
     crate::auth::limits::Rate {
         count,
         period: Duration::from_secs(seconds),
+    }
+}
+
+/// An exact origin: scheme and host (and port), no path.
+fn validate_origin(origin: &str) -> Result<String, String> {
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or_else(|| format!("{origin:?} must start with http:// or https://"))?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ', '*']) {
+        return Err(format!(
+            "{origin:?} is not an exact origin like https://app.example.com"
+        ));
+    }
+    Ok(origin.to_owned())
+}
+
+/// The origin (`scheme://host[:port]`) of a URL.
+pub fn origin_of(url: &str) -> String {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    match url[scheme_end..].find('/') {
+        Some(i) => url[..scheme_end + i].to_owned(),
+        None => url.to_owned(),
     }
 }
 

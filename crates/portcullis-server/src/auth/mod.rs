@@ -3,6 +3,7 @@
 //! terms and `http::error` maps it to a status and code.
 
 pub mod account;
+pub mod csrf;
 pub mod keys;
 pub mod limits;
 pub mod lockout;
@@ -130,6 +131,10 @@ pub struct TokenPair {
     pub refresh_token: String,
     pub token_type: &'static str,
     pub expires_in: u64,
+    /// The session the pair belongs to (cookie mode binds its CSRF token to
+    /// it); never serialised.
+    #[serde(skip)]
+    pub session_id: Uuid,
 }
 
 /// Where a request came from, recorded on sessions and audit events.
@@ -210,6 +215,7 @@ pub struct Parts<S> {
     pub revocations: Revocations,
     pub limiter: limits::Limiter,
     pub mailer: crate::mail::Mailer,
+    pub csrf: csrf::CsrfKey,
 }
 
 pub struct Auth<S> {
@@ -221,6 +227,8 @@ pub struct Auth<S> {
     /// it for the feed at once rather than at its next tick.
     pub revocation_written: Arc<tokio::sync::Notify>,
     pub limiter: limits::Limiter,
+    /// Cookie mode's CSRF tokens.
+    pub csrf: csrf::CsrfKey,
     limits: LimitSettings,
     mail_limits: MailLimits,
     mailer: crate::mail::Mailer,
@@ -268,9 +276,11 @@ impl<S: Store> Auth<S> {
             revocations,
             limiter,
             mailer,
+            csrf,
         } = parts;
         Self {
             limiter,
+            csrf,
             limits: config.limits,
             mail_limits: config.mail_limits,
             mailer,
@@ -496,6 +506,7 @@ impl<S: Store> Auth<S> {
             refresh_token,
             token_type: "Bearer",
             expires_in: self.access_ttl.as_secs(),
+            session_id: session.id,
         };
         Ok((pair, session.id))
     }

@@ -84,7 +84,7 @@ impl MasterKey {
 
     /// A 32-byte subkey for one purpose (HKDF-SHA256, `label` as info), so
     /// no two uses ever share a key.
-    fn derive(&self, label: &[u8]) -> Zeroizing<[u8; KEY_LEN]> {
+    pub fn derive(&self, label: &[u8]) -> Zeroizing<[u8; KEY_LEN]> {
         derive(self.0.as_ref(), label)
     }
 

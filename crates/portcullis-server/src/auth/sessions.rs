@@ -69,6 +69,7 @@ fn open_pair(token: &str, sid: Uuid, sealed: &[u8]) -> Option<TokenPair> {
         refresh_token: pair.refresh_token,
         token_type: "Bearer",
         expires_in: pair.expires_in,
+        session_id: sid,
     })
 }
 
@@ -130,6 +131,7 @@ impl<S: Store> Auth<S> {
                 refresh_token,
                 token_type: "Bearer",
                 expires_in: self.access_ttl.as_secs(),
+                session_id: session.id,
             };
             let rotation = Rotation {
                 at,
@@ -202,7 +204,7 @@ impl<S: Store> Auth<S> {
 
     /// Verifies an access token for logout: an expired one is fine as long
     /// as everything else about it holds.
-    fn claims_for_logout(&self, token: &str) -> Result<Claims, AuthError> {
+    pub fn claims_for_logout(&self, token: &str) -> Result<Claims, AuthError> {
         match self
             .keys
             .verify(token, &self.validator, now().unix_timestamp())
@@ -211,6 +213,16 @@ impl<S: Store> Auth<S> {
             Err(VerifyError::Expired(claims)) => Ok(*claims),
             Err(VerifyError::Invalid(_)) => Err(AuthError::InvalidToken),
         }
+    }
+
+    /// The session of a refresh token (spent or not), for cookie mode's CSRF
+    /// check before the token is used.
+    pub async fn session_of_refresh_token(&self, token: &str) -> Result<Option<Uuid>, AuthError> {
+        Ok(self
+            .store
+            .refresh_token(&self.refresh_hasher.hash(token))
+            .await?
+            .map(|r| r.session_id))
     }
 
     /// `POST /api/auth/logout`: by refresh token (body or cookie) when one

@@ -1,18 +1,18 @@
 //! `/api/auth/*`: register, login, me.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::AppState;
 use super::error::ApiError;
 use super::extract::{
     AppJson, Authenticated, Client, Forgot, Login, MaybeJson, Resend, Signup, Throttle,
-    bearer_token,
+    bearer_token, check_csrf, check_origin,
 };
-use crate::auth::{LoginInput, RegisterInput, TokenPair, User};
+use super::{AppState, cookies};
+use crate::auth::{AuthError, LoginInput, RegisterInput, TokenPair, User};
 
 #[derive(Deserialize)]
 pub struct RegisterRequest {
@@ -36,6 +36,61 @@ struct UserWithTokens {
     tokens: Option<TokenPair>,
 }
 
+/// `?mode=cookie`.
+#[derive(Deserialize, Default)]
+pub struct Mode {
+    mode: Option<String>,
+}
+
+impl Mode {
+    fn cookie(&self) -> bool {
+        self.mode.as_deref() == Some("cookie")
+    }
+}
+
+/// The cookie-mode body: no token strings.
+#[derive(serde::Serialize)]
+struct CookieBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a User>,
+    token_type: &'static str,
+    expires_in: u64,
+}
+
+/// A token answer: the pair in the body, or in cookie mode as cookies with a
+/// fresh CSRF token bound to the session.
+fn tokens_response(
+    state: &AppState,
+    status: StatusCode,
+    user: Option<&User>,
+    pair: TokenPair,
+    cookie: bool,
+) -> Response {
+    if !cookie {
+        return match user {
+            Some(user) => no_store(
+                status,
+                UserWithTokens {
+                    user: user.clone(),
+                    tokens: Some(pair),
+                },
+            ),
+            None => no_store(status, pair),
+        };
+    }
+    let body = CookieBody {
+        user,
+        token_type: pair.token_type,
+        expires_in: pair.expires_in,
+    };
+    let mut response = no_store(status, body);
+    let csrf = state.auth.csrf.issue(pair.session_id);
+    for value in cookies::for_pair(&pair, csrf, state.cookie_secure, state.cookie_lifetime) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
 /// Token responses must never be stored by a cache (RFC 6749 §5.1).
 fn no_store(status: StatusCode, body: impl serde::Serialize) -> Response {
     let mut response = (status, Json(body)).into_response();
@@ -49,8 +104,13 @@ pub async fn register(
     State(state): State<AppState>,
     Client(client): Client,
     _budget: Throttle<Signup>,
+    Query(mode): Query<Mode>,
+    headers: HeaderMap,
     AppJson(body): AppJson<RegisterRequest>,
 ) -> Result<Response, ApiError> {
+    if mode.cookie() {
+        check_origin(&headers, &state)?;
+    }
     let (user, tokens) = state
         .auth
         .register(
@@ -62,19 +122,31 @@ pub async fn register(
             &client,
         )
         .await?;
-    Ok(no_store(
-        StatusCode::CREATED,
-        UserWithTokens { user, tokens },
-    ))
+    Ok(match tokens {
+        Some(pair) => tokens_response(
+            &state,
+            StatusCode::CREATED,
+            Some(&user),
+            pair,
+            mode.cookie(),
+        ),
+        // Waiting for e-mail verification: no tokens, no cookies.
+        None => no_store(StatusCode::CREATED, UserWithTokens { user, tokens: None }),
+    })
 }
 
 pub async fn login(
     State(state): State<AppState>,
     Client(client): Client,
     _budget: Throttle<Login>,
+    Query(mode): Query<Mode>,
+    headers: HeaderMap,
     AppJson(body): AppJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let (user, tokens) = state
+    if mode.cookie() {
+        check_origin(&headers, &state)?;
+    }
+    let (user, pair) = state
         .auth
         .login(
             LoginInput {
@@ -85,12 +157,12 @@ pub async fn login(
             &client,
         )
         .await?;
-    Ok(no_store(
+    Ok(tokens_response(
+        &state,
         StatusCode::OK,
-        UserWithTokens {
-            user,
-            tokens: Some(tokens),
-        },
+        Some(&user),
+        pair,
+        mode.cookie(),
     ))
 }
 
@@ -108,52 +180,101 @@ pub struct RefreshRequest {
     refresh_token: Option<String>,
 }
 
+/// The refresh token from the body, else from the cookie; a cookie
+/// credential needs the CSRF checks and is answered with cookies only (its
+/// tokens never reach page scripts).
 pub async fn refresh(
     State(state): State<AppState>,
+    Query(mode): Query<Mode>,
+    headers: HeaderMap,
     MaybeJson(body): MaybeJson<RefreshRequest>,
 ) -> Result<Response, ApiError> {
-    let token = match body {
+    let from_body = match body {
         None => None,
         Some(parsed) => parsed?.refresh_token,
     };
-    let token = token.ok_or(crate::auth::AuthError::InvalidRefreshToken)?;
-    let tokens = state.auth.refresh(&token).await?;
-    Ok(no_store(StatusCode::OK, tokens))
+    let (token, via_cookie) = match from_body {
+        Some(token) => (token, false),
+        None => (
+            cookies::read(&headers, cookies::REFRESH)
+                .filter(|t| !t.is_empty())
+                .ok_or(AuthError::InvalidRefreshToken)?,
+            true,
+        ),
+    };
+    if via_cookie {
+        let sid = state
+            .auth
+            .session_of_refresh_token(&token)
+            .await?
+            .ok_or(AuthError::InvalidRefreshToken)?;
+        check_csrf(&headers, &state, sid)?;
+    }
+    let pair = state.auth.refresh(&token).await?;
+    Ok(tokens_response(
+        &state,
+        StatusCode::OK,
+        None,
+        pair,
+        mode.cookie() || via_cookie,
+    ))
 }
 
-/// Logout's credential: a refresh token in the body, else the access token
-/// (which may be expired). A body that does not parse is reported only after
-/// the credential was checked.
+/// Logout's credential, in this order: a refresh token in the body, the
+/// bearer access token (which may be expired), the refresh cookie, the
+/// access cookie (cookie credentials pass the CSRF checks). A body that does
+/// not parse is reported only after the credential was checked. The cookies
+/// are cleared whatever happens.
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
     MaybeJson(body): MaybeJson<RefreshRequest>,
-) -> Result<StatusCode, ApiError> {
-    let (refresh_token, body_error) = match body {
+) -> Result<Response, ApiError> {
+    let (body_refresh, body_error) = match body {
         None => (None, None),
         Some(Ok(parsed)) => (parsed.refresh_token, None),
         Some(Err(e)) => (None, Some(e)),
     };
-    let access_token = match (&refresh_token, headers.contains_key(header::AUTHORIZATION)) {
-        (None, true) => Some(bearer_token(&headers)?),
+    let bearer = match (
+        &body_refresh,
+        headers
+            .get(header::AUTHORIZATION)
+            .is_some_and(|v| !v.is_empty()),
+    ) {
+        (None, true) => Some(bearer_token(&headers)?.to_owned()),
         _ => None,
     };
-    if refresh_token.is_none() && access_token.is_none() {
-        return Err(body_error.unwrap_or_else(ApiError::missing_token));
-    }
-    if let (Some(e), Some(token)) = (body_error, access_token) {
-        state
-            .auth
-            .logout(None, Some(token))
-            .await
-            .map_err(ApiError::from)?;
-        return Err(e);
-    }
-    state
+    let cookie_refresh = cookies::read(&headers, cookies::REFRESH).filter(|t| !t.is_empty());
+    let cookie_access = cookies::read(&headers, cookies::ACCESS).filter(|t| !t.is_empty());
+    let (refresh_token, access_token) = match (body_refresh, bearer) {
+        (Some(refresh), _) => (Some(refresh), None),
+        (None, Some(access)) => (None, Some(access)),
+        (None, None) => {
+            let sid = match (&cookie_refresh, &cookie_access) {
+                (Some(refresh), _) => state.auth.session_of_refresh_token(refresh).await?,
+                (None, Some(access)) => state.auth.claims_for_logout(access)?.sid.parse().ok(),
+                (None, None) => return Err(body_error.unwrap_or_else(ApiError::missing_token)),
+            };
+            check_csrf(&headers, &state, sid.ok_or(AuthError::InvalidRefreshToken)?)?;
+            match cookie_refresh {
+                Some(refresh) => (Some(refresh), None),
+                None => (None, cookie_access),
+            }
+        }
+    };
+    let done = state
         .auth
-        .logout(refresh_token.as_deref(), access_token)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+        .logout(refresh_token.as_deref(), access_token.as_deref())
+        .await;
+    let mut response = match (done, body_error) {
+        (Err(e), _) => ApiError::from(e).into_response(),
+        (Ok(()), Some(e)) => e.into_response(),
+        (Ok(()), None) => StatusCode::NO_CONTENT.into_response(),
+    };
+    for value in cookies::cleared(state.cookie_secure) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    Ok(response)
 }
 
 pub async fn logout_all(

@@ -10,9 +10,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use portcullis_token::Claims;
 use serde::de::DeserializeOwned;
 
-use super::AppState;
 use super::error::ApiError;
-use crate::auth::ClientContext;
+use super::{AppState, cookies};
+use crate::auth::{AuthError, ClientContext};
 
 /// Bodies above this are refused with 413 (API.md).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -169,12 +169,68 @@ pub struct Authenticated(pub Claims);
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
+    /// A `Bearer` header wins; else the `access_token` cookie, and then every
+    /// state-changing method must pass the CSRF checks.
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(&parts.headers)?;
-        Ok(Self(state.auth.authenticate(token).await?))
+        let has_header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .is_some_and(|v| !v.is_empty());
+        if has_header {
+            let token = bearer_token(&parts.headers)?;
+            return Ok(Self(state.auth.authenticate(token).await?));
+        }
+        let token = cookies::read(&parts.headers, cookies::ACCESS)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(ApiError::missing_token)?;
+        let claims = state.auth.authenticate(&token).await?;
+        if !parts.method.is_safe() {
+            let sid = claims
+                .sid
+                .parse()
+                .map_err(|_| ApiError::from(AuthError::InvalidToken))?;
+            check_csrf(&parts.headers, state, sid)?;
+        }
+        Ok(Self(claims))
+    }
+}
+
+fn csrf_failed() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "csrf_failed",
+        "cross-site request refused: send X-CSRF-Token from the csrf_token cookie, from an allowed origin",
+    )
+}
+
+/// `Origin` / `Sec-Fetch-Site`, when sent, must name the server itself, an
+/// origin of `CORS_ALLOWED_ORIGINS`, or `same-origin` / `none`.
+pub fn check_origin(headers: &HeaderMap, state: &AppState) -> Result<(), ApiError> {
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let allowed = |o: &str| state.allowed_origins.iter().any(|a| a == o);
+    if origin.is_some_and(|o| !allowed(o)) {
+        return Err(csrf_failed());
+    }
+    match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        None | Some("same-origin" | "none") => Ok(()),
+        Some(_) if origin.is_some_and(allowed) => Ok(()),
+        Some(_) => Err(csrf_failed()),
+    }
+}
+
+/// The double-submit check of cookie mode: `X-CSRF-Token` equals the
+/// `csrf_token` cookie and was issued for this session, from an allowed
+/// origin.
+pub fn check_csrf(headers: &HeaderMap, state: &AppState, sid: uuid::Uuid) -> Result<(), ApiError> {
+    check_origin(headers, state)?;
+    let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+    let cookie = cookies::read(headers, cookies::CSRF);
+    match (sent, cookie) {
+        (Some(sent), Some(cookie)) if sent == cookie && state.auth.csrf.check(sid, sent) => Ok(()),
+        _ => Err(csrf_failed()),
     }
 }
 

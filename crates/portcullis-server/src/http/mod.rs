@@ -2,6 +2,7 @@
 //! every request passes (limits, timeout, tracing, security headers).
 
 mod auth;
+mod cookies;
 pub mod error;
 mod extract;
 mod health;
@@ -40,6 +41,13 @@ pub struct AppInner {
     pub revocations_token: Option<secrecy::SecretString>,
     /// Redis, when configured: revocation broadcast.
     pub bus: Option<Arc<crate::bus::RedisBus>>,
+    /// `COOKIE_SECURE`.
+    pub cookie_secure: bool,
+    /// How long cookie-mode cookies live (the refresh-token lifetime).
+    pub cookie_lifetime: Duration,
+    /// The server's own origin and `CORS_ALLOWED_ORIGINS`: the only origins a
+    /// cookie-authenticated state change may come from.
+    pub allowed_origins: Vec<String>,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<crate::net::Cidr>,
     /// Long-polls of the feed in progress, per client address.
@@ -48,7 +56,29 @@ pub struct AppInner {
 
 pub type AppState = Arc<AppInner>;
 
-pub fn router(state: AppState) -> Router {
+/// CORS for the listed origins only, with credentials; any other Origin
+/// gets no CORS headers at all (never reflected).
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::Method;
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    (!origins.is_empty()).then(|| {
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(tower_http::cors::AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                HeaderName::from_static("x-csrf-token"),
+            ])
+            .max_age(Duration::from_secs(600))
+    })
+}
+
+pub fn router(state: AppState, cors_origins: &[String]) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/api/auth/register", post(auth::register))
@@ -104,6 +134,7 @@ pub fn router(state: AppState) -> Router {
             header::AUTHORIZATION,
             header::COOKIE,
         ]))
+        .layer(tower::util::option_layer(cors(cors_origins)))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
             ApiError::unavailable().into_response()
