@@ -6,6 +6,7 @@ mod cookies;
 pub mod error;
 mod extract;
 mod health;
+mod page;
 mod profile;
 mod revocations;
 mod sessions;
@@ -103,6 +104,9 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
             "/.well-known/openid-configuration",
             get(wellknown::openid_configuration),
         )
+        .route("/account", get(page::page))
+        .route("/account/account.js", get(page::script))
+        .route("/account/account.css", get(page::style))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(|| async { ApiError::not_found() })

@@ -1,7 +1,9 @@
 //! Black-box tests: each boots the real `portcullis` binary on a random
 //! loopback port with a fresh data directory and talks HTTP to it.
 
+mod browser;
 mod cluster;
+mod cookies;
 mod edge;
 mod faults;
 mod helpers;
