@@ -1,7 +1,7 @@
 //! `/api/auth/*`: register, login, me.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -36,15 +36,26 @@ struct UserWithTokens {
     tokens: Option<TokenPair>,
 }
 
-/// `?mode=cookie`.
-#[derive(Deserialize, Default)]
-pub struct Mode {
-    mode: Option<String>,
-}
+/// `?mode=cookie`, read leniently: any other query is simply not cookie
+/// mode (a malformed query must not turn into a non-JSON rejection).
+#[derive(Debug)]
+pub struct Mode(bool);
 
 impl Mode {
     fn cookie(&self) -> bool {
-        self.mode.as_deref() == Some("cookie")
+        self.0
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Mode {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        Ok(Self(query.split('&').any(|pair| pair == "mode=cookie")))
     }
 }
 
@@ -104,7 +115,7 @@ pub async fn register(
     State(state): State<AppState>,
     Client(client): Client,
     _budget: Throttle<Signup>,
-    Query(mode): Query<Mode>,
+    mode: Mode,
     headers: HeaderMap,
     AppJson(body): AppJson<RegisterRequest>,
 ) -> Result<Response, ApiError> {
@@ -139,7 +150,7 @@ pub async fn login(
     State(state): State<AppState>,
     Client(client): Client,
     _budget: Throttle<Login>,
-    Query(mode): Query<Mode>,
+    mode: Mode,
     headers: HeaderMap,
     AppJson(body): AppJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
@@ -185,7 +196,7 @@ pub struct RefreshRequest {
 /// tokens never reach page scripts).
 pub async fn refresh(
     State(state): State<AppState>,
-    Query(mode): Query<Mode>,
+    mode: Mode,
     headers: HeaderMap,
     MaybeJson(body): MaybeJson<RefreshRequest>,
 ) -> Result<Response, ApiError> {

@@ -163,6 +163,18 @@ backends! {
         assert_error(app.client.post(app.url("/api/auth/refresh")).send().await.expect("request"), StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
     }
 
+    async fn an_odd_query_string_is_simply_not_cookie_mode() {
+        let app = TestApp::spawn().await;
+        let (email, _) = app.new_user().await;
+        let response = app.client.post(app.url("/api/auth/login?mode=cookie&mode=x&%zz"))
+            .json(&json!({"email": email, "password": PASSWORD})).send().await.expect("request");
+        assert_eq!(response.status(), StatusCode::OK);
+        let response = app.client.post(app.url("/api/auth/login?mode=json"))
+            .json(&json!({"email": email, "password": PASSWORD})).send().await.expect("request");
+        let body: Value = response.json().await.expect("json");
+        assert!(body["tokens"]["access_token"].is_string(), "{body}");
+    }
+
     async fn a_bearer_header_wins_over_cookies() {
         let app = TestApp::spawn().await;
         let (email, _) = app.new_user().await;
