@@ -117,6 +117,28 @@ impl Keys {
         Ok(())
     }
 
+    /// Whether the keys live in the database (not `JWT_SECRET`).
+    pub fn is_stored(&self) -> bool {
+        self.stored.is_some()
+    }
+
+    /// Rotates in a new key of the configured algorithm; `None` under
+    /// `JWT_SECRET`.
+    pub async fn rotate<S: Store>(
+        &self,
+        store: &S,
+        now: OffsetDateTime,
+        immediately: bool,
+        access_ttl: std::time::Duration,
+    ) -> Result<Option<KeyRecord>, KeysError> {
+        let Some((alg, sealer)) = &self.stored else {
+            return Ok(None);
+        };
+        Ok(Some(
+            rotate(store, *alg, sealer, now, immediately, access_ttl).await?,
+        ))
+    }
+
     /// Whether a reload for an unknown `kid` may run now: at most once a
     /// second, so a flood of forged kids cannot flood the database.
     pub fn may_reload(&self) -> bool {

@@ -59,6 +59,26 @@ impl<S: Store> Auth<S> {
         Ok(None)
     }
 
+    /// Whether any lock-out of the account is active (for administrators):
+    /// a locked pair anywhere, or the account-wide slow-down.
+    pub(crate) async fn lockout_wait_readonly(
+        &self,
+        account: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool, AuthError> {
+        if self.store.locked_pairs(account, at).await? > 0 {
+            return Ok(true);
+        }
+        Ok(self
+            .store
+            .login_failures(account, ANY_ADDRESS)
+            .await?
+            .is_some_and(|w| {
+                at < w.window_start + self.limits.account_failures.period
+                    && w.failures >= i64::from(self.limits.account_failures.count)
+            }))
+    }
+
     /// Counts a failure for the pair and for the account.
     pub(crate) async fn count_failure(
         &self,

@@ -3,6 +3,7 @@
 //! terms and `http::error` maps it to a status and code.
 
 pub mod account;
+pub mod admin;
 pub mod csrf;
 pub mod keys;
 pub mod limits;

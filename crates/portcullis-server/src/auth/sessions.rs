@@ -73,17 +73,23 @@ fn open_pair(token: &str, sid: Uuid, sealed: &[u8]) -> Option<TokenPair> {
     })
 }
 
-/// `before` of a user entry: the change's time rounded up to the next whole
-/// second, so every token issued afterwards (iat ≥ before) is outside it.
-fn before_of(at: OffsetDateTime) -> i64 {
-    at.unix_timestamp() + 1
-}
-
 impl<S: Store> Auth<S> {
     /// Until when a revocation written now must be kept: the last access
     /// token it covers expires within the lifetime, and verifiers allow a
     /// minute of skew beyond.
-    fn entry_expiry(&self, at: OffsetDateTime) -> i64 {
+    /// `before` of a new user entry: the change's time rounded up to the
+    /// next whole second, and past any earlier entry's `before` — tokens
+    /// issued after that one carry `iat` = its `before`, and must be covered
+    /// by this one.
+    pub(crate) fn next_before(&self, user_id: Uuid, at: OffsetDateTime) -> i64 {
+        let earlier = self
+            .revocations
+            .user_before(&user_id.to_string())
+            .unwrap_or(i64::MIN);
+        (at.unix_timestamp() + 1).max(earlier.saturating_add(1))
+    }
+
+    pub(crate) fn entry_expiry(&self, at: OffsetDateTime) -> i64 {
         at.unix_timestamp()
             + i64::try_from(self.access_ttl.as_secs()).unwrap_or(i64::MAX / 4)
             + portcullis_token::DEFAULT_LEEWAY
@@ -185,7 +191,7 @@ impl<S: Store> Auth<S> {
         Err(AuthError::RefreshTokenReused)
     }
 
-    async fn revoke_one_session(
+    pub(crate) async fn revoke_one_session(
         &self,
         sid: Uuid,
         user_id: Option<Uuid>,
@@ -278,7 +284,7 @@ impl<S: Store> Auth<S> {
         let user_entry = except.is_none().then(|| Revocation {
             kind: RevocationKind::User,
             subject: user_id.to_string(),
-            before: Some(before_of(at)),
+            before: Some(self.next_before(user_id, at)),
             expires: Some(expires),
         });
         let records = self
@@ -293,15 +299,24 @@ impl<S: Store> Auth<S> {
     /// `GET /api/auth/sessions`: live sessions only.
     pub async fn sessions(&self, claims: &Claims) -> Result<Vec<SessionView>, AuthError> {
         let user = self.current_user(claims).await?;
+        self.sessions_of(user.id, Some(&claims.sid)).await
+    }
+
+    /// A user's live sessions, `current` marking the one with `current_sid`.
+    pub(crate) async fn sessions_of(
+        &self,
+        user_id: Uuid,
+        current_sid: Option<&str>,
+    ) -> Result<Vec<SessionView>, AuthError> {
         let at = now();
         Ok(self
             .store
-            .live_sessions(user.id, at)
+            .live_sessions(user_id, at)
             .await?
             .into_iter()
             .filter(|s| self.session_is_live(s, at))
             .map(|s| SessionView {
-                current: s.id.to_string() == claims.sid,
+                current: current_sid.is_some_and(|c| s.id.to_string() == c),
                 id: s.id,
                 device_name: s.device_name,
                 user_agent: s.user_agent,
@@ -382,6 +397,13 @@ impl<S: Store> Auth<S> {
             let done = batch.len() < 10_000;
             total += batch.len();
             self.revocations.apply_confirmed(&batch);
+            // A revoked key must leave this instance's ring at once.
+            let key_revoked = batch
+                .iter()
+                .any(|r| r.revocation.kind == RevocationKind::Key);
+            if key_revoked && let Err(e) = self.keys.reload(&self.store, now()).await {
+                tracing::warn!(error = %e, "reloading keys after a key revocation failed");
+            }
             if done {
                 return Ok(total);
             }

@@ -1,6 +1,7 @@
 //! The HTTP edge: routes, extractors, the one error mapping, and the layers
 //! every request passes (limits, timeout, tracing, security headers).
 
+mod admin;
 mod auth;
 mod cookies;
 pub mod error;
@@ -20,7 +21,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -97,6 +98,26 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
         .route("/api/auth/password", post(auth::change_password))
         .route("/api/auth/sessions", get(sessions::list))
         .route("/api/auth/sessions/{id}", delete(sessions::delete))
+        .route(
+            "/api/admin/users",
+            get(admin::users).post(admin::create_user),
+        )
+        .route(
+            "/api/admin/users/{id}",
+            patch(admin::update_user).delete(admin::delete_user),
+        )
+        .route(
+            "/api/admin/users/{id}/password-reset",
+            post(admin::password_reset),
+        )
+        .route("/api/admin/users/{id}/sessions", get(admin::sessions))
+        .route(
+            "/api/admin/users/{id}/sessions/{sid}",
+            delete(admin::end_session),
+        )
+        .route("/api/admin/keys", get(admin::keys))
+        .route("/api/admin/keys/rotate", post(admin::rotate_key))
+        .route("/api/admin/keys/{kid}/revoke", post(admin::revoke_key))
         .route("/api/profile", get(profile::profile))
         .route("/api/data", get(profile::data))
         .route("/.well-known/jwks.json", get(wellknown::jwks))

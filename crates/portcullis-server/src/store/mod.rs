@@ -364,6 +364,52 @@ pub trait Store: Send + Sync + 'static {
 
     fn delete_user(&self, user_id: Uuid) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// A page of users by id (UUIDv7, so by creation), after `after`,
+    /// optionally those whose e-mail contains `email`.
+    fn users_page(
+        &self,
+        email: Option<&str>,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<UserRecord>, StoreError>> + Send;
+
+    fn set_roles(
+        &self,
+        user_id: Uuid,
+        roles: &[String],
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn set_disabled(
+        &self,
+        user_id: Uuid,
+        disabled: bool,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records a revocation entry on its own (e.g. a role change revokes
+    /// the access tokens but not the sessions).
+    fn add_revocation(
+        &self,
+        revocation: &Revocation,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<RevocationRecord, StoreError>> + Send;
+
+    /// Retires a key at once and records a `kid` entry, in one transaction.
+    fn revoke_signing_key(
+        &self,
+        kid: &str,
+        at: OffsetDateTime,
+        expires: i64,
+    ) -> impl Future<Output = Result<Option<RevocationRecord>, StoreError>> + Send;
+
+    /// How many (account, address) pairs of the account are locked at `at`.
+    fn locked_pairs(
+        &self,
+        account: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
     /// Enabled users with the `admin` role.
     fn count_admins(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
 
@@ -442,6 +488,12 @@ forward! {
     fn set_email(&self, user_id: Uuid, email: &str, at: OffsetDateTime) -> Result<(), StoreError>;
     fn delete_user(&self, user_id: Uuid) -> Result<(), StoreError>;
     fn count_admins(&self) -> Result<i64, StoreError>;
+    fn locked_pairs(&self, account: &str, at: OffsetDateTime) -> Result<i64, StoreError>;
+    fn users_page(&self, email: Option<&str>, after: Option<Uuid>, limit: u32) -> Result<Vec<UserRecord>, StoreError>;
+    fn set_roles(&self, user_id: Uuid, roles: &[String], at: OffsetDateTime) -> Result<(), StoreError>;
+    fn set_disabled(&self, user_id: Uuid, disabled: bool, at: OffsetDateTime) -> Result<(), StoreError>;
+    fn add_revocation(&self, revocation: &Revocation, at: OffsetDateTime) -> Result<RevocationRecord, StoreError>;
+    fn revoke_signing_key(&self, kid: &str, at: OffsetDateTime, expires: i64) -> Result<Option<RevocationRecord>, StoreError>;
     fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
     fn retire_signing_keys(&self, keep: &str, retire_after: OffsetDateTime) -> Result<(), StoreError>;
     fn insert_signing_key(&self, key: &KeyRecord) -> Result<(), StoreError>;

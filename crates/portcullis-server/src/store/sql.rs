@@ -503,6 +503,104 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn users_page(
+                &self,
+                email: Option<&str>,
+                after: Option<Uuid>,
+                limit: u32,
+            ) -> Result<Vec<UserRecord>, StoreError> {
+                // A substring of the address; LIKE's wildcards in it are
+                // matched literally.
+                let pattern = email.map(|e| {
+                    let escaped = e.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                    format!("%{escaped}%")
+                });
+                let sql = format!(
+                    "SELECT {USER_COLUMNS} FROM users
+                     WHERE ($1 OR email LIKE $2 ESCAPE '\\') AND ($3 OR id > $4)
+                     ORDER BY id LIMIT $5"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(pattern.is_none())
+                    .bind(pattern.unwrap_or_default())
+                    .bind(after.is_none())
+                    .bind(after.unwrap_or_default())
+                    .bind(i64::from(limit))
+                    .fetch_all(self.reader())
+                    .await?
+                    .iter()
+                    .map(user_from_row)
+                    .collect()
+            }
+
+            async fn set_roles(&self, user_id: Uuid, roles: &[String], at: OffsetDateTime) -> Result<(), StoreError> {
+                let roles = serde_json::to_string(roles).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                sqlx::query("UPDATE users SET roles = $1, updated_at = $2 WHERE id = $3")
+                    .bind(roles)
+                    .bind(at)
+                    .bind(user_id)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_disabled(&self, user_id: Uuid, disabled: bool, at: OffsetDateTime) -> Result<(), StoreError> {
+                sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
+                    .bind(disabled)
+                    .bind(at)
+                    .bind(user_id)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn add_revocation(&self, revocation: &Revocation, at: OffsetDateTime) -> Result<RevocationRecord, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                Self::serialize_revocations(&mut tx).await?;
+                let record = insert_revocation(&mut tx, revocation, at).await?;
+                tx.commit().await?;
+                Ok(record)
+            }
+
+            async fn revoke_signing_key(
+                &self,
+                kid: &str,
+                at: OffsetDateTime,
+                expires: i64,
+            ) -> Result<Option<RevocationRecord>, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                Self::serialize_revocations(&mut tx).await?;
+                let retired = sqlx::query("UPDATE signing_keys SET retire_after = $1 WHERE kid = $2")
+                    .bind(at)
+                    .bind(kid)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if retired == 0 {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                let entry = Revocation {
+                    kind: RevocationKind::Key,
+                    subject: kid.to_owned(),
+                    before: None,
+                    expires: Some(expires),
+                };
+                let record = insert_revocation(&mut tx, &entry, at).await?;
+                tx.commit().await?;
+                Ok(Some(record))
+            }
+
+            async fn locked_pairs(&self, account: &str, at: OffsetDateTime) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM login_failures WHERE account = $1 AND locked_until > $2",
+                )
+                .bind(account)
+                .bind(at)
+                .fetch_one(self.reader())
+                .await?)
+            }
+
             async fn count_admins(&self) -> Result<i64, StoreError> {
                 // Role names match [a-z][a-z0-9_-]*, so the quoted name
                 // cannot be part of another role's name.

@@ -766,3 +766,38 @@ pub async fn cluster(size: usize, redis: bool, env: &[(&str, &str)]) -> Option<V
     }
     Some(apps)
 }
+
+/// The `kid` in a token's header.
+pub fn kid_of(token: &str) -> String {
+    use base64::Engine;
+    let header = token.split('.').next().expect("header");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .expect("b64");
+    serde_json::from_slice::<Value>(&bytes).expect("json")["kid"]
+        .as_str()
+        .expect("kid")
+        .to_owned()
+}
+
+/// Signs arbitrary claims with [`HS256_SECRET`], as a holder of a leaked
+/// secret could.
+pub fn mint_hs256(claims: &Value) -> String {
+    let claims: portcullis_token::Claims = portcullis_token::Claims {
+        iss: claims["iss"].as_str().unwrap_or_default().into(),
+        sub: claims["sub"].as_str().unwrap_or_default().into(),
+        aud: portcullis_token::Audience::from(claims["aud"].as_str().unwrap_or_default()),
+        exp: claims["exp"].as_i64().unwrap_or_default(),
+        iat: claims["iat"].as_i64().unwrap_or_default(),
+        nbf: claims["nbf"].as_i64(),
+        jti: uuid::Uuid::new_v4().to_string(),
+        sid: claims["sid"].as_str().unwrap_or_default().into(),
+        email: claims["email"].as_str().unwrap_or_default().into(),
+        name: claims["name"].as_str().unwrap_or_default().into(),
+        roles: serde_json::from_value(claims["roles"].clone()).unwrap_or_default(),
+    };
+    portcullis_token::SigningKey::from_secret(HS256_SECRET.as_bytes())
+        .expect("secret")
+        .sign(&claims)
+        .expect("sign")
+}

@@ -1,6 +1,7 @@
 //! Black-box tests: each boots the real `portcullis` binary on a random
 //! loopback port with a fresh data directory and talks HTTP to it.
 
+mod admin;
 mod browser;
 mod cluster;
 mod cookies;
