@@ -157,6 +157,29 @@ async fn reload_keys(state: AppState) {
     }
 }
 
+/// `KEY_ROTATION_INTERVAL`: when no key was created within the interval,
+/// rotate (publish now, sign after the JWKS cache lifetime). The check reads
+/// the database, so instances sharing it rotate once between them (barring a
+/// race within the same minute, which only publishes one more key).
+async fn rotate_keys(state: AppState, every: Duration) {
+    loop {
+        let at = OffsetDateTime::now_utc();
+        match state.auth.store.signing_keys().await {
+            Ok(keys) => {
+                let newest = keys.iter().map(|k| k.created_at).max();
+                if newest.is_none_or(|t| at - t >= every) {
+                    match state.auth.admin_rotate_key(false).await {
+                        Ok(record) => tracing::info!(kid = %record.kid, "scheduled key rotation"),
+                        Err(e) => tracing::warn!(error = %e, "scheduled key rotation failed"),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading keys for rotation failed"),
+        }
+        tokio::time::sleep(Duration::from_secs(60).min(every)).await;
+    }
+}
+
 /// Deletes ended sessions, spent token hashes and expired revocations.
 async fn retention(state: AppState, every: Duration) {
     loop {
@@ -218,6 +241,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::spawn(follow_revocations(state.clone(), heard));
     tokio::spawn(retention(state.clone(), config.retention_interval));
     tokio::spawn(reload_keys(state.clone()));
+    if let Some(every) = config.key_rotation_interval {
+        tokio::spawn(rotate_keys(state.clone(), every));
+    }
     let app = http::router(state.clone(), &config.cors_allowed_origins)
         .into_make_service_with_connect_info::<SocketAddr>();
     let listener = std::net::TcpListener::bind((config.bind, config.port))

@@ -58,6 +58,9 @@ enum KeysCommand {
         #[arg(long)]
         now: bool,
     },
+    /// Remove a leaked key at once: it leaves the JWKS, its tokens stop
+    /// verifying on every instance, and the revocations feed carries it.
+    Revoke { kid: String },
 }
 
 pub fn run() -> ExitCode {
@@ -144,6 +147,15 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<()> {
                 record.signing_from.format(&Rfc3339).unwrap_or_default()
             );
             store.close().await;
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Revoke { kid }) => {
+            let auth = app::build_auth(&config, crate::auth::limits::Limiter::new(None)).await?;
+            auth.admin_revoke_key(&kid)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{kid}\trevoked");
+            auth.store.close().await;
             Ok(())
         }
         Command::Keys(KeysCommand::List) => {

@@ -58,12 +58,7 @@ pub struct TlsConfig {
 /// Settings of API.md that later features apply; a deployment may set them
 /// already, so they are accepted, and the server says at start that they
 /// have no effect yet rather than ignoring them silently.
-pub const NOT_YET_APPLIED: &[&str] = &[
-    "TRUSTED_PROXIES",
-    "KEY_ROTATION_INTERVAL",
-    "AUDIT_RETENTION",
-    "METRICS_TOKEN",
-];
+pub const NOT_YET_APPLIED: &[&str] = &["TRUSTED_PROXIES", "AUDIT_RETENTION", "METRICS_TOKEN"];
 
 #[derive(Debug)]
 pub struct Config {
@@ -87,6 +82,9 @@ pub struct Config {
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
     pub refresh_grace: Duration,
+    /// `KEY_ROTATION_INTERVAL`: rotate the signing key this often (off when
+    /// `None`).
+    pub key_rotation_interval: Option<Duration>,
     pub session_max_lifetime: Duration,
     pub session_idle_timeout: Duration,
     pub request_timeout: Duration,
@@ -253,6 +251,10 @@ impl Config {
             access_ttl: env.duration("JWT_EXPIRATION", "15m")?,
             refresh_ttl: env.duration("REFRESH_TOKEN_EXPIRATION", "168h")?,
             refresh_grace: env.duration("REFRESH_GRACE", "10s")?,
+            key_rotation_interval: match env.get("KEY_ROTATION_INTERVAL") {
+                None => None,
+                Some(_) => Some(env.duration("KEY_ROTATION_INTERVAL", "30d")?),
+            },
             session_max_lifetime: env.duration("SESSION_MAX_LIFETIME", "30d")?,
             session_idle_timeout: env.duration("SESSION_IDLE_TIMEOUT", "168h")?,
             request_timeout: env.duration("REQUEST_TIMEOUT", "10s")?,

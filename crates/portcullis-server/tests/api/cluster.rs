@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, Tokens, assert_error, cluster};
+use crate::helpers::{PASSWORD, TestApp, Tokens, assert_error, cluster, kid_of};
 
 /// Polls `app` until it refuses `access` as revoked; the time it took.
 async fn refused_after(app: &TestApp, access: &str, within: Duration) -> Duration {
@@ -202,18 +202,6 @@ async fn a_key_created_by_one_instance_verifies_on_the_others_at_once() {
     let _ = PASSWORD;
 }
 
-fn kid_of(token: &str) -> String {
-    use base64::Engine;
-    let header = token.split('.').next().expect("header");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(header)
-        .expect("b64");
-    serde_json::from_slice::<Value>(&bytes).expect("json")["kid"]
-        .as_str()
-        .expect("kid")
-        .to_owned()
-}
-
 #[tokio::test]
 async fn a_key_rotated_on_one_instance_signs_and_verifies_on_all() {
     let Some(apps) = cluster(2, true, &[]).await else {
@@ -278,4 +266,48 @@ async fn a_key_rotated_on_one_instance_signs_and_verifies_on_all() {
             "{kids:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_revoked_key_stops_verifying_on_every_instance() {
+    let Some(apps) = cluster(2, true, &[]).await else {
+        return;
+    };
+    let (email, body) = apps[0].new_user().await;
+    let leaked = Tokens::of(&body["tokens"]);
+    let old_kid = kid_of(&leaked.access);
+    let rotated = apps[0].env.run(&["keys", "rotate", "--now"], &[]);
+    assert!(rotated.status.success());
+    for app in &apps {
+        assert_eq!(
+            app.get("/api/profile", Some(&leaked.access)).await.status(),
+            StatusCode::OK
+        );
+    }
+    let revoked = apps[1].env.run(&["keys", "revoke", &old_kid], &[]);
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    for app in &apps {
+        refused_after(app, &leaked.access, Duration::from_secs(3)).await;
+        let jwks: Value = app
+            .get("/.well-known/jwks.json", None)
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert!(!jwks.to_string().contains(&old_kid));
+    }
+    // Sessions go on with the new key.
+    let fresh = apps[0].session_of(&email).await;
+    assert_ne!(kid_of(&fresh.access), old_kid);
+    assert_eq!(
+        apps[1]
+            .get("/api/profile", Some(&fresh.access))
+            .await
+            .status(),
+        StatusCode::OK
+    );
 }

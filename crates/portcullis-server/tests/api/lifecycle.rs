@@ -313,3 +313,39 @@ backends! {
         assert!(list.lines().any(|l| l.contains("\tcurrent\t")), "{list}");
     }
 }
+
+backends! {
+    async fn tokens_of_every_key_generation_verify_and_rotation_can_be_scheduled() {
+        let app = TestApp::spawn_with(&[("KEY_ROTATION_INTERVAL", "2s")]).await;
+        let (email, body) = app.new_user().await;
+        let mut generations = vec![body["tokens"]["access_token"].as_str().expect("token").to_owned()];
+        for _ in 0..2 {
+            let output = app.env.run(&["keys", "rotate", "--now"], &[]);
+            assert!(output.status.success());
+            let kid = String::from_utf8_lossy(&output.stdout).split('\t').next().expect("kid").to_owned();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let tokens = app.session_of(&email).await;
+                if crate::helpers::kid_of(&tokens.access) == kid {
+                    generations.push(tokens.access);
+                    break;
+                }
+                assert!(std::time::Instant::now() < deadline, "the new key never signed");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+        for token in &generations {
+            assert_eq!(app.get("/api/profile", Some(token)).await.status(), StatusCode::OK);
+        }
+        // Older keys carry a retirement date: their last token's expiry.
+        let list = String::from_utf8_lossy(&app.env.run(&["keys", "list"], &[]).stdout).into_owned();
+        let retiring = list.lines().filter(|l| !l.ends_with("\t-")).count();
+        assert!(retiring >= 2, "{list}");
+        // KEY_ROTATION_INTERVAL=2s publishes yet more keys by itself.
+        crate::helpers::eventually(std::time::Duration::from_secs(90), || async {
+            let jwks: serde_json::Value = app.get("/.well-known/jwks.json", None).await.json().await.expect("json");
+            jwks["keys"].as_array().is_some_and(|k| k.len() > 3)
+        })
+        .await;
+    }
+}
