@@ -110,11 +110,7 @@ async fn read_limited(req: Request) -> Result<Bytes, ApiError> {
         }
     }
     if too_large {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "request bodies must be at most 64 KiB",
-        ));
+        return Err(payload_too_large());
     }
     Ok(Bytes::from(buffer))
 }
@@ -175,6 +171,7 @@ impl FromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        precheck_body(&parts.headers)?;
         let has_header = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -196,6 +193,32 @@ impl FromRequestParts<AppState> for Authenticated {
         }
         Ok(Self(claims))
     }
+}
+
+/// API.md puts 413 and 415 before authentication: what the headers already
+/// tell about the body is checked here, before the credential (the body
+/// extractor checks again while reading, for bodies without a length).
+fn precheck_body(headers: &HeaderMap) -> Result<(), ApiError> {
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if length.is_some_and(|l| l > BODY_LIMIT as u64) {
+        return Err(payload_too_large());
+    }
+    let has_body = length.is_some_and(|l| l > 0) || headers.contains_key(header::TRANSFER_ENCODING);
+    if has_body && !is_json(headers) {
+        return Err(unsupported_media_type());
+    }
+    Ok(())
+}
+
+fn payload_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "request bodies must be at most 64 KiB",
+    )
 }
 
 fn csrf_failed() -> ApiError {

@@ -236,3 +236,23 @@ async fn readiness_fails_while_the_database_cannot_take_a_write() {
         .expect("unlock");
     assert_eq!(app.get("/readyz", None).await.status(), StatusCode::OK);
 }
+
+backends! {
+    async fn size_and_media_type_come_before_authentication() {
+        let app = TestApp::spawn().await;
+        let url = app.url("/api/auth/password");
+        // No credential at all, yet the body's problems are reported first.
+        let response = app.client.post(&url).header("content-type", "text/plain").body("x").send().await.expect("request");
+        assert_error(response, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+        let (status, body) = raw_post(&app, "/api/auth/password", "application/json", &vec![b' '; 70 * 1024]).await;
+        assert_eq!(status, 413, "{body}");
+        // A valid JSON body without a credential: 401.
+        let response = app.post_json("/api/auth/password", &json!({"current_password": "x", "new_password": "y"})).await;
+        assert_error(response, StatusCode::UNAUTHORIZED, "missing_token").await;
+        // Authenticated, malformed body: 400 after authentication.
+        let (_, user) = app.new_user().await;
+        let token = user["tokens"]["access_token"].as_str().expect("token");
+        let response = app.client.post(&url).bearer_auth(token).header("content-type", "application/json").body("{").send().await.expect("request");
+        assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+    }
+}
