@@ -180,10 +180,35 @@ async fn rotate_keys(state: AppState, every: Duration) {
     }
 }
 
-/// Deletes ended sessions, spent token hashes and expired revocations.
-async fn retention(state: AppState, every: Duration) {
+/// Stores audit events as they come (a database outage loses none that fit
+/// the queue: each is retried once, then left in the log stream only).
+async fn write_audit(
+    state: AppState,
+    mut events: tokio::sync::mpsc::Receiver<crate::audit::AuditEvent>,
+) {
+    while let Some(event) = events.recv().await {
+        if state.auth.store.insert_audit(&event).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if let Err(e) = state.auth.store.insert_audit(&event).await {
+                tracing::warn!(error = %e, "an audit event could not be stored");
+            }
+        }
+    }
+}
+
+/// Deletes ended sessions, spent token hashes, expired revocations and old
+/// audit events.
+async fn retention(state: AppState, every: Duration, audit_retention: Duration) {
     loop {
         tokio::time::sleep(every).await;
+        if let Err(e) = state
+            .auth
+            .store
+            .prune_audit(OffsetDateTime::now_utc() - audit_retention)
+            .await
+        {
+            tracing::warn!(error = %e, "pruning audit events failed");
+        }
         state.auth.limiter.shrink();
         match state.auth.prune().await {
             Ok(pruned) => tracing::info!(
@@ -239,7 +264,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .collect(),
     });
     tokio::spawn(follow_revocations(state.clone(), heard));
-    tokio::spawn(retention(state.clone(), config.retention_interval));
+    tokio::spawn(retention(
+        state.clone(),
+        config.retention_interval,
+        config.audit_retention,
+    ));
+    if let Some(events) = crate::audit::sink() {
+        tokio::spawn(write_audit(state.clone(), events));
+    }
     tokio::spawn(reload_keys(state.clone()));
     if let Some(every) = config.key_rotation_interval {
         tokio::spawn(rotate_keys(state.clone(), every));

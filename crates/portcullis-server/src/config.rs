@@ -104,6 +104,8 @@ pub struct Config {
     pub trusted_proxies: Vec<crate::net::Cidr>,
     /// How often ended sessions and expired revocations are deleted.
     pub retention_interval: Duration,
+    /// Audit events older than this are deleted.
+    pub audit_retention: Duration,
     /// Bearer token required on the revocations feed, when set.
     pub revocations_token: Option<SecretString>,
     pub registration: Registration,
@@ -298,6 +300,7 @@ impl Config {
                     .map_err(|e| bad("TRUSTED_PROXIES", e))?,
             },
             retention_interval: env.duration("RETENTION_INTERVAL", "10m")?,
+            audit_retention: env.duration("AUDIT_RETENTION", "90d")?,
             revocations_token: env
                 .secret("REVOCATIONS_TOKEN", "REVOCATIONS_TOKEN_FILE")?
                 .map(SecretString::from),

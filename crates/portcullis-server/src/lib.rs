@@ -4,6 +4,7 @@
 //! → `store` (persistence) and `portcullis-token` (JOSE).
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod bus;
 pub mod cli;

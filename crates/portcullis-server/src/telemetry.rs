@@ -46,5 +46,6 @@ pub fn init(format: LogFormat, to_stderr: bool) {
     let _ = tracing_subscriber::registry()
         .with(general.with_filter(not_audit).with_filter(filter()))
         .with(audit)
+        .with(crate::audit::AuditLayer)
         .try_init();
 }

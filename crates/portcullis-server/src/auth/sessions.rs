@@ -257,7 +257,11 @@ impl<S: Store> Auth<S> {
             (None, None) => return Err(AuthError::MissingToken),
         };
         self.revoke_one_session(sid, user_id, at).await?;
-        tracing::info!(target: "audit", event = "logout", session_id = %sid);
+        let owner = match user_id {
+            Some(id) => Some(id),
+            None => self.store.session(sid).await?.map(|s| s.user_id),
+        };
+        tracing::info!(target: "audit", event = "logout", user_id = owner.map(|u| u.to_string()), session_id = %sid);
         Ok(())
     }
 

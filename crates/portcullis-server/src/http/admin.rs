@@ -189,3 +189,46 @@ pub async fn revoke_key(
     state.auth.admin_revoke_key(&kid).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    user: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    since: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// `GET /api/admin/audit`: newest first, filtered by user, type and time.
+pub async fn audit(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Query(query): Query<AuditQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let since = query
+        .since
+        .as_deref()
+        .map(|s| time::OffsetDateTime::parse(s, &Rfc3339))
+        .transpose()
+        .map_err(|_| ApiError::invalid_request("since must be an RFC 3339 time"))?;
+    let before_id = query
+        .cursor
+        .as_deref()
+        .map(str::parse::<i64>)
+        .transpose()
+        .map_err(|_| ApiError::invalid_request("unknown cursor"))?;
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let filter = crate::store::AuditFilter {
+        user_id: query.user,
+        kind: query.kind,
+        since,
+        before_id,
+    };
+    let mut events = crate::store::Store::audit_page(&state.auth.store, &filter, limit + 1)
+        .await
+        .map_err(crate::auth::AuthError::from)?;
+    let next = (events.len() > limit as usize).then(|| events[limit as usize - 1].id.to_string());
+    events.truncate(limit as usize);
+    Ok(Json(json!({"events": events, "next_cursor": next})))
+}

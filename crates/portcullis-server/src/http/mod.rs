@@ -116,6 +116,7 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
             delete(admin::end_session),
         )
         .route("/api/admin/keys", get(admin::keys))
+        .route("/api/admin/audit", get(admin::audit))
         .route("/api/admin/keys/rotate", post(admin::rotate_key))
         .route("/api/admin/keys/{kid}/revoke", post(admin::revoke_key))
         .route("/api/profile", get(profile::profile))

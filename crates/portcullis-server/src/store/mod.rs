@@ -175,6 +175,16 @@ pub struct MailTokenRecord {
     pub used_at: Option<OffsetDateTime>,
 }
 
+/// Which audit events to list.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub user_id: Option<String>,
+    pub kind: Option<String>,
+    pub since: Option<OffsetDateTime>,
+    /// The cursor: events with a smaller id.
+    pub before_id: Option<i64>,
+}
+
 /// What the retention job deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pruned {
@@ -403,6 +413,24 @@ pub trait Store: Send + Sync + 'static {
         expires: i64,
     ) -> impl Future<Output = Result<Option<RevocationRecord>, StoreError>> + Send;
 
+    fn insert_audit(
+        &self,
+        event: &crate::audit::AuditEvent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Audit events, newest first, with `id < before` when given.
+    fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<crate::audit::AuditEvent>, StoreError>> + Send;
+
+    /// Deletes audit events older than `before`.
+    fn prune_audit(
+        &self,
+        before: OffsetDateTime,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// How many (account, address) pairs of the account are locked at `at`.
     fn locked_pairs(
         &self,
@@ -489,6 +517,9 @@ forward! {
     fn delete_user(&self, user_id: Uuid) -> Result<(), StoreError>;
     fn count_admins(&self) -> Result<i64, StoreError>;
     fn locked_pairs(&self, account: &str, at: OffsetDateTime) -> Result<i64, StoreError>;
+    fn insert_audit(&self, event: &crate::audit::AuditEvent) -> Result<(), StoreError>;
+    fn audit_page(&self, filter: &AuditFilter, limit: u32) -> Result<Vec<crate::audit::AuditEvent>, StoreError>;
+    fn prune_audit(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
     fn users_page(&self, email: Option<&str>, after: Option<Uuid>, limit: u32) -> Result<Vec<UserRecord>, StoreError>;
     fn set_roles(&self, user_id: Uuid, roles: &[String], at: OffsetDateTime) -> Result<(), StoreError>;
     fn set_disabled(&self, user_id: Uuid, disabled: bool, at: OffsetDateTime) -> Result<(), StoreError>;

@@ -14,9 +14,9 @@ use uuid::Uuid;
 
 use super::rows::{SESSION_COLUMNS, USER_COLUMNS};
 use super::{
-    FailureRecord, KeyRecord, MailTokenRecord, NewRefreshToken, NewSession, Pruned, RefreshRecord,
-    Revocation, RevocationKind, RevocationRecord, Rotation, SessionRecord, Store, StoreError,
-    UserRecord,
+    AuditFilter, FailureRecord, KeyRecord, MailTokenRecord, NewRefreshToken, NewSession, Pruned,
+    RefreshRecord, Revocation, RevocationKind, RevocationRecord, Rotation, SessionRecord, Store,
+    StoreError, UserRecord,
 };
 
 /// Serialises revocation inserts (the feed-cursor trap of DESIGN.md).

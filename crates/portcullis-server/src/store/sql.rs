@@ -591,6 +591,69 @@ macro_rules! sql_store {
                 Ok(Some(record))
             }
 
+            async fn insert_audit(&self, event: &crate::audit::AuditEvent) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO audit_events (type, user_id, session_id, ip, user_agent, at, detail)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&event.kind)
+                .bind(&event.user_id)
+                .bind(&event.session_id)
+                .bind(&event.ip)
+                .bind(&event.user_agent)
+                .bind(event.at)
+                .bind(event.detail.to_string())
+                .execute(self.writer())
+                .await?;
+                Ok(())
+            }
+
+            async fn audit_page(
+                &self,
+                filter: &AuditFilter,
+                limit: u32,
+            ) -> Result<Vec<crate::audit::AuditEvent>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, type, user_id, session_id, ip, user_agent, at, detail FROM audit_events
+                     WHERE ($1 OR user_id = $2) AND ($3 OR type = $4) AND ($5 OR at >= $6) AND ($7 OR id < $8)
+                     ORDER BY id DESC LIMIT $9",
+                )
+                .bind(filter.user_id.is_none())
+                .bind(filter.user_id.clone().unwrap_or_default())
+                .bind(filter.kind.is_none())
+                .bind(filter.kind.clone().unwrap_or_default())
+                .bind(filter.since.is_none())
+                .bind(filter.since.unwrap_or(OffsetDateTime::UNIX_EPOCH))
+                .bind(filter.before_id.is_none())
+                .bind(filter.before_id.unwrap_or_default())
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        let detail: String = row.try_get("detail")?;
+                        Ok(crate::audit::AuditEvent {
+                            id: row.try_get("id")?,
+                            kind: row.try_get("type")?,
+                            user_id: row.try_get("user_id")?,
+                            session_id: row.try_get("session_id")?,
+                            ip: row.try_get("ip")?,
+                            user_agent: row.try_get("user_agent")?,
+                            at: row.try_get("at")?,
+                            detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn prune_audit(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+                Ok(sqlx::query("DELETE FROM audit_events WHERE at < $1")
+                    .bind(before)
+                    .execute(self.writer())
+                    .await?
+                    .rows_affected())
+            }
+
             async fn locked_pairs(&self, account: &str, at: OffsetDateTime) -> Result<i64, StoreError> {
                 Ok(sqlx::query_scalar(
                     "SELECT COUNT(*) FROM login_failures WHERE account = $1 AND locked_until > $2",

@@ -187,6 +187,46 @@ backends! {
         assert_error(call(&app, Method::POST, "/api/admin/keys/unknown/revoke", &fresh.access, None).await, StatusCode::NOT_FOUND, "not_found").await;
     }
 
+    async fn the_audit_trail_records_security_events_without_secrets() {
+        let app = TestApp::spawn().await;
+        let admin = admin_of(&app).await;
+        let (email, body) = app.new_user().await;
+        let id = body["user"]["id"].as_str().expect("id").to_owned();
+        app.login(&email, "a-wrong-secret-password").await;
+        let tokens = app.session_of(&email).await;
+        app.post_auth("/api/auth/logout", &tokens.access).await;
+        call(&app, Method::PATCH, &format!("/api/admin/users/{id}"), &admin.access, Some(json!({"roles": ["user", "editor"]}))).await;
+        let wanted = ["login_failed", "login", "logout", "roles_changed"];
+        crate::helpers::eventually(std::time::Duration::from_secs(5), || async {
+            let page: Value = call(&app, Method::GET, &format!("/api/admin/audit?user={id}"), &admin.access, None).await.json().await.expect("json");
+            let kinds: Vec<String> = page["events"].as_array().map(|e| e.iter().filter_map(|x| x["type"].as_str().map(str::to_owned)).collect()).unwrap_or_default();
+            let all = wanted.iter().all(|w| kinds.iter().any(|k| k == w));
+            if !all {
+                eprintln!("audit so far: {kinds:?}");
+            }
+            all
+        })
+        .await;
+        let page: Value = call(&app, Method::GET, &format!("/api/admin/audit?user={id}"), &admin.access, None).await.json().await.expect("json");
+        let text = page.to_string();
+        for secret in ["a-wrong-secret-password", PASSWORD, tokens.access.as_str(), tokens.refresh.as_str()] {
+            assert!(!text.contains(secret), "a secret in the audit trail");
+        }
+        let login = page["events"].as_array().expect("events").iter().find(|e| e["type"] == "login").expect("login event").clone();
+        assert_eq!(login["ip"], "127.0.0.1");
+        assert!(login["at"].is_string());
+        // Filters and paging.
+        let failed: Value = call(&app, Method::GET, "/api/admin/audit?type=login_failed", &admin.access, None).await.json().await.expect("json");
+        assert!(failed["events"].as_array().expect("events").iter().all(|e| e["type"] == "login_failed"));
+        let first: Value = call(&app, Method::GET, &format!("/api/admin/audit?user={id}&limit=1"), &admin.access, None).await.json().await.expect("json");
+        let cursor = first["next_cursor"].as_str().expect("cursor").to_owned();
+        let second: Value = call(&app, Method::GET, &format!("/api/admin/audit?user={id}&limit=1&cursor={cursor}"), &admin.access, None).await.json().await.expect("json");
+        assert!(second["events"][0]["id"].as_i64() < first["events"][0]["id"].as_i64());
+        let future: Value = call(&app, Method::GET, "/api/admin/audit?since=2999-01-01T00:00:00Z", &admin.access, None).await.json().await.expect("json");
+        assert_eq!(future["events"], json!([]));
+        assert_error(call(&app, Method::GET, "/api/admin/audit?since=yesterday", &admin.access, None).await, StatusCode::BAD_REQUEST, "invalid_request").await;
+    }
+
     async fn hs256_has_no_keys_to_rotate() {
         let app = TestApp::spawn_hs256().await;
         let admin = admin_of(&app).await;
