@@ -227,6 +227,21 @@ backends! {
         assert_error(call(&app, Method::GET, "/api/admin/audit?since=yesterday", &admin.access, None).await, StatusCode::BAD_REQUEST, "invalid_request").await;
     }
 
+    async fn old_audit_events_are_pruned() {
+        let app = TestApp::spawn_with(&[("AUDIT_RETENTION", "1s"), ("RETENTION_INTERVAL", "1s")]).await;
+        let admin = admin_of(&app).await;
+        app.login("nobody@example.com", "whatever pw").await;
+        crate::helpers::eventually(std::time::Duration::from_secs(5), || async {
+            app.scalar::<i64>("SELECT COUNT(*) FROM audit_events WHERE type = 'login_failed'").await > 0
+        })
+        .await;
+        crate::helpers::eventually(std::time::Duration::from_secs(10), || async {
+            app.scalar::<i64>("SELECT COUNT(*) FROM audit_events WHERE type = 'login_failed'").await == 0
+        })
+        .await;
+        let _ = admin;
+    }
+
     async fn hs256_has_no_keys_to_rotate() {
         let app = TestApp::spawn_hs256().await;
         let admin = admin_of(&app).await;

@@ -349,3 +349,22 @@ backends! {
         .await;
     }
 }
+
+backends! {
+    async fn an_old_key_leaves_the_jwks_by_itself_once_its_last_token_expired() {
+        let app = TestApp::spawn_with(&[("JWT_EXPIRATION", "1s")]).await;
+        let (_, body) = app.new_user().await;
+        let old = body["tokens"]["access_token"].as_str().expect("token").to_owned();
+        let old_kid = crate::helpers::kid_of(&old);
+        assert!(app.env.run(&["keys", "rotate", "--now"], &[]).status.success());
+        // Still good within its lifetime (plus the minute of leeway)...
+        assert_eq!(app.get("/api/profile", Some(&old)).await.status(), StatusCode::OK);
+        // ...then the key retires by itself: out of the JWKS, its token dead.
+        crate::helpers::eventually(std::time::Duration::from_secs(100), || async {
+            let jwks: serde_json::Value = app.get("/.well-known/jwks.json", None).await.json().await.expect("json");
+            !jwks.to_string().contains(&old_kid)
+        })
+        .await;
+        assert_eq!(app.get("/api/profile", Some(&old)).await.status(), StatusCode::UNAUTHORIZED);
+    }
+}
