@@ -196,11 +196,7 @@ impl<S: Store> Auth<S> {
         password: &str,
         client: &ClientContext,
     ) -> Result<(), AuthError> {
-        let user = self.current_record(claims).await?;
-        let (_, verdict) = self.check_password(&user.email, password, client).await?;
-        if !verdict.matches {
-            return Err(AuthError::WrongPassword);
-        }
+        let user = self.reconfirmed(claims, password, client).await?;
         let new_email = validate::normalize_email(new_email)?;
         if self.store.user_by_email(&new_email).await?.is_some() {
             return Err(AuthError::UserExists);
@@ -240,11 +236,7 @@ impl<S: Store> Auth<S> {
         password: &str,
         client: &ClientContext,
     ) -> Result<(), AuthError> {
-        let user = self.current_record(claims).await?;
-        let (_, verdict) = self.check_password(&user.email, password, client).await?;
-        if !verdict.matches {
-            return Err(AuthError::WrongPassword);
-        }
+        let user = self.reconfirmed(claims, password, client).await?;
         if user.roles.iter().any(|r| r == "admin") && self.store.count_admins().await? <= 1 {
             return Err(AuthError::Conflict("the last admin cannot be deleted"));
         }
@@ -300,6 +292,23 @@ impl<S: Store> Auth<S> {
             .await;
         }
         Ok(())
+    }
+
+    /// The token's user, after they typed their password again (a wrong one
+    /// counts as a failed login and is `403 invalid_credentials`).
+    pub(crate) async fn reconfirmed(
+        &self,
+        claims: &Claims,
+        password: &str,
+        client: &ClientContext,
+    ) -> Result<UserRecord, AuthError> {
+        let user = self.current_record(claims).await?;
+        let (_, verdict) = self.check_password(&user.email, password, client).await?;
+        if !verdict.matches {
+            tracing::info!(target: "audit", event = "password_reconfirmation_failed", user_id = %user.id);
+            return Err(AuthError::WrongPassword);
+        }
+        Ok(user)
     }
 
     /// The token's user record (not the client view).

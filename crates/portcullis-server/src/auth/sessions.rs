@@ -358,26 +358,15 @@ impl<S: Store> Auth<S> {
         new_password: &str,
         client: &super::ClientContext,
     ) -> Result<(), AuthError> {
-        let user = self.current_user(claims).await?;
-        let (_, verdict) = self
-            .check_password(&user.email, current_password, client)
-            .await?;
-        if !verdict.matches {
-            tracing::info!(target: "audit", event = "password_change_failed", user_id = %user.id);
-            return Err(AuthError::WrongPassword);
-        }
+        let user = self.reconfirmed(claims, current_password, client).await?;
         validate::check_password(new_password)?;
         let hash = self.passwords.hash(new_password).await?;
         let at = now();
         self.store.set_password_hash(user.id, &hash, at).await?;
-        let current: Option<Uuid> = claims.sid.parse().ok();
-        match current {
-            Some(sid) => self.revoke_user(user.id, Some(sid), at).await?,
-            None => self.revoke_user(user.id, None, at).await?,
-        }
-        if let Some(record) = self.store.user_by_id(user.id).await? {
-            self.after_password_change(&record).await?;
-        }
+        // Every other session ends (all of them if the sid is unreadable).
+        self.revoke_user(user.id, claims.sid.parse().ok(), at)
+            .await?;
+        self.after_password_change(&user).await?;
         tracing::info!(target: "audit", event = "password_changed", user_id = %user.id);
         Ok(())
     }
