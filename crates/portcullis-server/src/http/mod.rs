@@ -11,6 +11,7 @@ mod page;
 mod profile;
 mod revocations;
 mod sessions;
+mod verify;
 mod wellknown;
 
 use std::sync::Arc;
@@ -86,6 +87,7 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
         .route("/api/auth/register", post(auth::register))
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/me", get(auth::me).delete(auth::delete_me))
+        .route("/api/auth/verify", get(verify::verify))
         .route("/api/auth/password/forgot", post(auth::forgot_password))
         .route("/api/auth/password/reset", post(auth::reset_password))
         .route("/api/auth/email/verify", post(auth::verify_email))

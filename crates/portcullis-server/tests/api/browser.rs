@@ -213,6 +213,8 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // Chromium outlives its driver: end every process of this profile.
+        let _ = Command::new("pkill").arg("-f").arg(&self.profile).status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.profile);

@@ -7,6 +7,7 @@ mod cluster;
 mod cookies;
 mod edge;
 mod faults;
+mod gateway;
 mod helpers;
 mod lifecycle;
 mod limits;

@@ -1,0 +1,48 @@
+//! Forward auth: `GET /api/auth/verify`.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::backends;
+use crate::helpers::{TestApp, Tokens, assert_error};
+
+backends! {
+    async fn verify_answers_with_the_user_headers() {
+        let app = TestApp::spawn().await;
+        let (email, body) = app.new_user().await;
+        let tokens = Tokens::of(&body["tokens"]);
+        let response = app.get("/api/auth/verify", Some(&tokens.access)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let headers = response.headers();
+        assert_eq!(headers["x-user-id"], body["user"]["id"].as_str().expect("id"));
+        assert_eq!(headers["x-user-email"], email.as_str());
+        assert_eq!(headers["x-user-roles"], "user");
+        assert_eq!(headers["cache-control"], "no-store");
+        assert_error(app.get("/api/auth/verify?role=admin", Some(&tokens.access)).await, StatusCode::FORBIDDEN, "forbidden").await;
+        assert_eq!(app.get("/api/auth/verify?role=user", Some(&tokens.access)).await.status(), StatusCode::OK);
+        assert_error(app.get("/api/auth/verify", None).await, StatusCode::UNAUTHORIZED, "missing_token").await;
+        app.post_auth("/api/auth/logout", &tokens.access).await;
+        assert_error(app.get("/api/auth/verify", Some(&tokens.access)).await, StatusCode::UNAUTHORIZED, "token_revoked").await;
+    }
+
+    async fn cookie_credentials_need_csrf_for_unsafe_original_methods() {
+        let app = TestApp::spawn().await;
+        let (email, _) = app.new_user().await;
+        let response = app.client.post(app.url("/api/auth/login?mode=cookie"))
+            .json(&json!({"email": email, "password": crate::helpers::PASSWORD})).send().await.expect("request");
+        let cookies: Vec<String> = response.headers().get_all("set-cookie").iter()
+            .filter_map(|v| v.to_str().ok()).map(|v| v.split(';').next().unwrap_or_default().to_owned()).collect();
+        let jar = cookies.join("; ");
+        let csrf = cookies.iter().find_map(|c| c.strip_prefix("csrf_token=")).expect("csrf").to_owned();
+        let verify = |method: &'static str, csrf: Option<&str>| {
+            let mut request = app.client.get(app.url("/api/auth/verify")).header("cookie", &jar).header("x-forwarded-method", method);
+            if let Some(csrf) = csrf {
+                request = request.header("x-csrf-token", csrf.to_owned());
+            }
+            request.send()
+        };
+        assert_eq!(verify("GET", None).await.expect("request").status(), StatusCode::OK);
+        assert_error(verify("POST", None).await.expect("request"), StatusCode::FORBIDDEN, "csrf_failed").await;
+        assert_eq!(verify("POST", Some(&csrf)).await.expect("request").status(), StatusCode::OK);
+    }
+}
