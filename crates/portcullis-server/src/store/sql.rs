@@ -36,6 +36,23 @@ macro_rules! sql_store {
             })
         }
 
+        /// Ends a revoking transaction: when the update changed nothing it
+        /// is rolled back (`None`); otherwise the entry is recorded with it.
+        async fn commit_revocation(
+            mut tx: sqlx::Transaction<'_, <$conn as sqlx::Connection>::Database>,
+            changed: u64,
+            entry: &Revocation,
+            at: OffsetDateTime,
+        ) -> Result<Option<RevocationRecord>, StoreError> {
+            if changed == 0 {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            let record = insert_revocation(&mut tx, entry, at).await?;
+            tx.commit().await?;
+            Ok(Some(record))
+        }
+
         impl Store for $store {
             async fn ping(&self) -> Result<(), StoreError> {
                 self.ping_backend().await
@@ -238,19 +255,13 @@ macro_rules! sql_store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-                if revoked == 0 {
-                    tx.rollback().await?;
-                    return Ok(None);
-                }
                 let entry = Revocation {
                     kind: RevocationKind::Session,
                     subject: id.to_string(),
                     before: None,
                     expires: Some(expires),
                 };
-                let record = insert_revocation(&mut tx, &entry, at).await?;
-                tx.commit().await?;
-                Ok(Some(record))
+                commit_revocation(tx, revoked, &entry, at).await
             }
 
             async fn revoke_user_sessions(
@@ -576,19 +587,13 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-                if retired == 0 {
-                    tx.rollback().await?;
-                    return Ok(None);
-                }
                 let entry = Revocation {
                     kind: RevocationKind::Key,
                     subject: kid.to_owned(),
                     before: None,
                     expires: Some(expires),
                 };
-                let record = insert_revocation(&mut tx, &entry, at).await?;
-                tx.commit().await?;
-                Ok(Some(record))
+                commit_revocation(tx, retired, &entry, at).await
             }
 
             async fn insert_audit(&self, event: &crate::audit::AuditEvent) -> Result<(), StoreError> {
