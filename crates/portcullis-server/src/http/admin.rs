@@ -1,7 +1,7 @@
 //! `/api/admin/*`: accounts, their sessions, and signing keys.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::Deserialize;
@@ -10,7 +10,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{AppJson, Authenticated, MaybeJson};
+use super::extract::{AppJson, AppQuery, Authenticated, MaybeJson};
 use crate::auth::admin::{AccountChange, AdminUser};
 use crate::auth::sessions::SessionView;
 
@@ -41,7 +41,7 @@ pub struct UsersQuery {
 pub async fn users(
     State(state): State<AppState>,
     _admin: Admin,
-    Query(query): Query<UsersQuery>,
+    AppQuery(query): AppQuery<UsersQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let (users, next) = state
         .auth
@@ -168,7 +168,7 @@ pub struct RotateQuery {
 pub async fn rotate_key(
     State(state): State<AppState>,
     _admin: Admin,
-    Query(query): Query<RotateQuery>,
+    AppQuery(query): AppQuery<RotateQuery>,
     MaybeJson(_empty): MaybeJson<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let record = state
@@ -204,7 +204,7 @@ pub struct AuditQuery {
 pub async fn audit(
     State(state): State<AppState>,
     _admin: Admin,
-    Query(query): Query<AuditQuery>,
+    AppQuery(query): AppQuery<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let since = query
         .since

@@ -38,6 +38,21 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
     }
 }
 
+/// A query string parsed into `T`; a malformed one is `400
+/// invalid_request` in the contract's JSON shape, not axum's plain text.
+#[derive(Debug)]
+pub struct AppQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::try_from_uri(&parts.uri)
+            .map(|axum::extract::Query(value)| Self(value))
+            .map_err(|e| ApiError::invalid_request(format!("malformed query: {}", e.body_text())))
+    }
+}
+
 /// An optional JSON body, for routes where the body may be empty (logout,
 /// refresh). Size (413) and media type of a non-empty body (415) are
 /// checked on extraction; the parse result is kept so the handler can put

@@ -22,7 +22,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{any, delete, get, patch, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -87,7 +87,8 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
         .route("/api/auth/register", post(auth::register))
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/me", get(auth::me).delete(auth::delete_me))
-        .route("/api/auth/verify", get(verify::verify))
+        .route("/api/auth/verify", any(verify::verify))
+        .route("/api/auth/verify/{*path}", any(verify::verify_prefixed))
         .route("/api/auth/password/forgot", post(auth::forgot_password))
         .route("/api/auth/password/reset", post(auth::reset_password))
         .route("/api/auth/email/verify", post(auth::verify_email))

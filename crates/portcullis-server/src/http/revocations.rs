@@ -6,14 +6,14 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Client, bearer_token};
+use super::extract::{AppQuery, Client, bearer_token};
 
 const DEFAULT_LIMIT: i64 = 1000;
 const MAX_LIMIT: i64 = 10_000;
@@ -67,7 +67,7 @@ pub async fn feed(
     State(state): State<AppState>,
     Client(client): Client,
     headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
+    AppQuery(query): AppQuery<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     if let Some(expected) = &state.revocations_token {
         let given = bearer_token(&headers)?;

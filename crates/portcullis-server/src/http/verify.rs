@@ -1,14 +1,19 @@
 //! `GET /api/auth/verify`: forward auth for gateways (nginx `auth_request`,
 //! Traefik ForwardAuth, Envoy `ext_authz`). Answered from memory: the token's
 //! signature, claims and the revocation set; no database read.
+//!
+//! Envoy's HTTP `ext_authz` asks with the original request's method, at the
+//! configured prefix followed by the original path and query; so any method
+//! is accepted, `/api/auth/verify/{*path}` too, and there the query is the
+//! original request's, never read as ours.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::extract::{bearer_token, check_csrf};
+use super::extract::{AppQuery, bearer_token, check_csrf};
 use super::{AppState, cookies};
 use crate::auth::AuthError;
 
@@ -17,42 +22,70 @@ pub struct VerifyQuery {
     role: Option<String>,
 }
 
-/// The method of the original request, as the gateway reports it.
-fn original_method(headers: &HeaderMap) -> Option<Method> {
+/// The method of the original request: as the gateway reports it, else the
+/// method this request came with (Envoy passes the original one through).
+/// A header naming no valid method counts as unsafe.
+fn original_method(headers: &HeaderMap, own: Method) -> Method {
     ["x-forwarded-method", "x-original-method"]
         .iter()
         .find_map(|name| headers.get(*name))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
+        .map_or(Some(own), |v| v.to_str().ok().and_then(|v| v.parse().ok()))
+        .unwrap_or(Method::POST)
 }
 
+/// `/api/auth/verify[?role=R]`, any method.
 pub async fn verify(
     State(state): State<AppState>,
+    method: Method,
     headers: HeaderMap,
-    Query(query): Query<VerifyQuery>,
+    AppQuery(query): AppQuery<VerifyQuery>,
+) -> Result<Response, ApiError> {
+    answer(
+        &state,
+        &headers,
+        original_method(&headers, method),
+        query.role.as_deref(),
+    )
+    .await
+}
+
+/// `/api/auth/verify/{*path}`, any method: Envoy's shape.
+pub async fn verify_prefixed(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    answer(&state, &headers, original_method(&headers, method), None).await
+}
+
+async fn answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    original: Method,
+    role: Option<&str>,
 ) -> Result<Response, ApiError> {
     let has_header = headers
         .get(header::AUTHORIZATION)
         .is_some_and(|v| !v.is_empty());
     let claims = if has_header {
-        state.auth.authenticate(bearer_token(&headers)?).await?
+        state.auth.authenticate(bearer_token(headers)?).await?
     } else {
-        let token = cookies::read(&headers, cookies::ACCESS)
+        let token = cookies::read(headers, cookies::ACCESS)
             .filter(|t| !t.is_empty())
             .ok_or_else(ApiError::missing_token)?;
         let claims = state.auth.authenticate(&token).await?;
         // A cookie rides along on cross-site requests: a state-changing
         // original request needs the CSRF proof too.
-        if original_method(&headers).is_some_and(|m| !m.is_safe()) {
+        if !original.is_safe() {
             let sid = claims
                 .sid
                 .parse()
                 .map_err(|_| ApiError::from(AuthError::InvalidToken))?;
-            check_csrf(&headers, &state, sid)?;
+            check_csrf(headers, state, sid)?;
         }
         claims
     };
-    if let Some(role) = query.role.as_deref()
+    if let Some(role) = role
         && !claims.has_role(role)
     {
         return Err(AuthError::Forbidden("this requires a role the user does not have").into());

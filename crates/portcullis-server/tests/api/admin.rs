@@ -6,28 +6,6 @@ use serde_json::{Value, json};
 use crate::backends;
 use crate::helpers::{PASSWORD, TestApp, Tokens, assert_error};
 
-async fn admin_of(app: &TestApp) -> Tokens {
-    let output = app.env.run(
-        &[
-            "user",
-            "create",
-            "--email",
-            "root@example.com",
-            "--password",
-            PASSWORD,
-            "--role",
-            "admin",
-        ],
-        &[],
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    app.session_of("root@example.com").await
-}
-
 async fn call(
     app: &TestApp,
     method: Method,
@@ -45,7 +23,7 @@ async fn call(
 backends! {
     async fn only_live_admins_get_in() {
         let app = TestApp::spawn().await;
-        let admin = admin_of(&app).await;
+        let admin = app.admin().await;
         let (_, body) = app.new_user().await;
         let user = Tokens::of(&body["tokens"]);
         assert_eq!(call(&app, Method::GET, "/api/admin/users", &admin.access, None).await.status(), StatusCode::OK);
@@ -61,7 +39,7 @@ backends! {
 
     async fn listing_searching_and_paging_users() {
         let app = TestApp::spawn().await;
-        let admin = admin_of(&app).await;
+        let admin = app.admin().await;
         for i in 0..5 {
             app.register(&format!("pager-{i}@example.com"), PASSWORD, "Pager").await;
         }
@@ -90,7 +68,7 @@ backends! {
 
     async fn creating_changing_and_deleting_users() {
         let app = TestApp::spawn().await;
-        let admin = admin_of(&app).await;
+        let admin = app.admin().await;
         let created = call(&app, Method::POST, "/api/admin/users", &admin.access, Some(json!({"email": "Staff@Example.com", "name": "Staff", "roles": ["user", "editor"], "password": PASSWORD}))).await;
         assert_eq!(created.status(), StatusCode::CREATED);
         let staff: Value = created.json().await.expect("json");
@@ -129,7 +107,7 @@ backends! {
 
     async fn the_last_admin_is_protected() {
         let app = TestApp::spawn().await;
-        let admin = admin_of(&app).await;
+        let admin = app.admin().await;
         let me: Value = app.get("/api/auth/me", Some(&admin.access)).await.json().await.expect("json");
         let id = me["id"].as_str().expect("id");
         for body in [json!({"roles": ["user"]}), json!({"disabled": true})] {
@@ -140,7 +118,7 @@ backends! {
 
     async fn unlocking_sessions_and_reset_mails() {
         let app = TestApp::spawn_with(&[("LOCKOUT_THRESHOLD", "2")]).await;
-        let admin = admin_of(&app).await;
+        let admin = app.admin().await;
         let (email, body) = app.new_user().await;
         let id = body["user"]["id"].as_str().expect("id").to_owned();
         for _ in 0..2 {
@@ -163,7 +141,7 @@ backends! {
 
     async fn rotating_and_revoking_keys() {
         let app = TestApp::spawn().await;
-        let admin = admin_of(&app).await;
+        let admin = app.admin().await;
         let keys: Value = call(&app, Method::GET, "/api/admin/keys", &admin.access, None).await.json().await.expect("json");
         assert_eq!(keys.as_array().expect("keys").len(), 1);
         assert_eq!(keys[0]["state"], "current");
@@ -189,7 +167,7 @@ backends! {
 
     async fn the_audit_trail_records_security_events_without_secrets() {
         let app = TestApp::spawn().await;
-        let admin = admin_of(&app).await;
+        let admin = app.admin().await;
         let (email, body) = app.new_user().await;
         let id = body["user"]["id"].as_str().expect("id").to_owned();
         app.login(&email, "a-wrong-secret-password").await;
@@ -229,7 +207,7 @@ backends! {
 
     async fn old_audit_events_are_pruned() {
         let app = TestApp::spawn_with(&[("AUDIT_RETENTION", "1s"), ("RETENTION_INTERVAL", "1s")]).await;
-        let admin = admin_of(&app).await;
+        let admin = app.admin().await;
         app.login("nobody@example.com", "whatever pw").await;
         crate::helpers::eventually(std::time::Duration::from_secs(5), || async {
             app.scalar::<i64>("SELECT COUNT(*) FROM audit_events WHERE type = 'login_failed'").await > 0
@@ -244,7 +222,7 @@ backends! {
 
     async fn hs256_has_no_keys_to_rotate() {
         let app = TestApp::spawn_hs256().await;
-        let admin = admin_of(&app).await;
+        let admin = app.admin().await;
         assert_error(call(&app, Method::POST, "/api/admin/keys/rotate", &admin.access, None).await, StatusCode::CONFLICT, "conflict").await;
         assert_error(call(&app, Method::GET, "/api/admin/keys", &admin.access, None).await, StatusCode::CONFLICT, "conflict").await;
         // A token minted with the leaked secret for a non-admin gets no admin rights.

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::backends;
-use crate::helpers::{PASSWORD, TestApp, assert_error};
+use crate::helpers::{PASSWORD, TestApp, Tokens, assert_error};
 
 backends! {
     async fn unknown_routes_and_wrong_methods_are_json() {
@@ -255,4 +255,21 @@ backends! {
         let response = app.client.post(&url).bearer_auth(token).header("content-type", "application/json").body("{").send().await.expect("request");
         assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
     }
+}
+
+/// A malformed query is a JSON 400 like every other bad input.
+#[tokio::test]
+async fn malformed_queries_are_json_errors() {
+    let app = TestApp::spawn().await;
+    let (_, body) = app.new_user().await;
+    let tokens = Tokens::of(&body["tokens"]);
+    let root = app.admin().await;
+    let response = app
+        .get("/api/auth/verify?role=a&role=b", Some(&tokens.access))
+        .await;
+    assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+    let response = app
+        .get("/api/admin/users?limit=lots", Some(&root.access))
+        .await;
+    assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
 }

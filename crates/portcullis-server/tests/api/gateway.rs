@@ -46,3 +46,81 @@ backends! {
         assert_eq!(verify("POST", Some(&csrf)).await.expect("request").status(), StatusCode::OK);
     }
 }
+
+/// Envoy's HTTP `ext_authz` asks with the original method at the prefix
+/// followed by the original path and query: that query is never read as
+/// ours, and a cookie credential on an unsafe method needs the CSRF proof.
+#[tokio::test]
+async fn envoy_shaped_checks() {
+    let app = TestApp::spawn().await;
+    let (email, body) = app.new_user().await;
+    let tokens = Tokens::of(&body["tokens"]);
+    for (method, path) in [
+        (
+            reqwest::Method::POST,
+            "/api/auth/verify/orders/7?role=admin",
+        ),
+        (reqwest::Method::DELETE, "/api/auth/verify/orders/7"),
+        (reqwest::Method::PUT, "/api/auth/verify"),
+    ] {
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .bearer_auth(&tokens.access)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::OK, "{method} {path}");
+        assert_eq!(response.headers()["x-user-email"], email.as_str());
+    }
+
+    let response = app
+        .client
+        .post(app.url("/api/auth/login?mode=cookie"))
+        .json(&json!({"email": email, "password": crate::helpers::PASSWORD}))
+        .send()
+        .await
+        .expect("request");
+    let cookies: Vec<String> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .map(str::to_owned)
+        .collect();
+    let jar = cookies.join("; ");
+    let csrf = cookies
+        .iter()
+        .find_map(|c| c.strip_prefix("csrf_token="))
+        .expect("csrf")
+        .to_owned();
+    let check = |method: reqwest::Method, csrf: Option<&str>| {
+        let mut request = app
+            .client
+            .request(method, app.url("/api/auth/verify/notes"))
+            .header("cookie", &jar);
+        if let Some(csrf) = csrf {
+            request = request.header("x-csrf-token", csrf.to_owned());
+        }
+        request.send()
+    };
+    let get = check(reqwest::Method::GET, None).await.expect("request");
+    assert_eq!(get.status(), StatusCode::OK);
+    let post = check(reqwest::Method::POST, None).await.expect("request");
+    assert_error(post, StatusCode::FORBIDDEN, "csrf_failed").await;
+    let post = check(reqwest::Method::POST, Some(&csrf))
+        .await
+        .expect("request");
+    assert_eq!(post.status(), StatusCode::OK);
+    // A method header that names no method counts as unsafe.
+    let odd = app
+        .client
+        .get(app.url("/api/auth/verify"))
+        .header("cookie", &jar)
+        .header("x-forwarded-method", "P O S T")
+        .send()
+        .await
+        .expect("request");
+    assert_error(odd, StatusCode::FORBIDDEN, "csrf_failed").await;
+}

@@ -617,6 +617,30 @@ impl TestApp {
     }
 
     /// Logs `email` in again (a new session) and returns the tokens.
+    /// Creates `root@example.com`, an administrator, with the CLI (as an
+    /// operator would) and signs in as it.
+    pub async fn admin(&self) -> Tokens {
+        let output = self.env.run(
+            &[
+                "user",
+                "create",
+                "--email",
+                "root@example.com",
+                "--password",
+                PASSWORD,
+                "--role",
+                "admin",
+            ],
+            &[],
+        );
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        self.session_of("root@example.com").await
+    }
+
     pub async fn session_of(&self, email: &str) -> Tokens {
         let response = self.login(email, PASSWORD).await;
         assert_eq!(response.status(), StatusCode::OK);

@@ -228,9 +228,7 @@ backends! {
 
     async fn the_last_admin_cannot_delete_itself() {
         let app = TestApp::spawn().await;
-        let output = app.env.run(&["user", "create", "--email", "root@example.com", "--password", PASSWORD, "--role", "admin"], &[]);
-        assert!(output.status.success());
-        let tokens = app.session_of("root@example.com").await;
+        let tokens = app.admin().await;
         let response = app.client.delete(app.url("/api/auth/me")).bearer_auth(&tokens.access).json(&json!({"password": PASSWORD})).send().await.expect("request");
         assert_error(response, StatusCode::CONFLICT, "conflict").await;
     }

@@ -13,6 +13,7 @@ mod lifecycle;
 mod limits;
 mod login;
 mod mail;
+mod nginx;
 mod protected;
 mod refresh;
 mod register;
