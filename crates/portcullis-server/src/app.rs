@@ -223,12 +223,6 @@ async fn retention(state: AppState, every: Duration, audit_retention: Duration) 
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    for name in &config.not_yet_applied {
-        tracing::warn!(
-            setting = name,
-            "{name} is set but has no effect in this build yet"
-        );
-    }
     if matches!(config.signing, SigningConfig::Secret { .. }) {
         tracing::warn!(
             "JWT_SECRET selects HS256: every service holding the secret can mint tokens"
@@ -254,6 +248,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         request_timeout: config.request_timeout,
         hsts: config.tls.is_some(),
         revocations_token: config.revocations_token.clone(),
+        metrics_token: config.metrics_token.clone(),
+        metrics: crate::metrics::install(),
         long_polls: Default::default(),
         bus,
         trusted_proxies: config.trusted_proxies.clone(),
@@ -273,6 +269,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::spawn(write_audit(state.clone(), events));
     }
     tokio::spawn(reload_keys(state.clone()));
+    if let Some(metrics) = state.metrics.clone() {
+        tokio::spawn(async move {
+            // Histograms keep samples until upkeep folds them in.
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                metrics.run_upkeep();
+            }
+        });
+    }
     if let Some(every) = config.key_rotation_interval {
         tokio::spawn(rotate_keys(state.clone(), every));
     }

@@ -74,7 +74,6 @@ impl<S: tracing::Subscriber> Layer<S> for AuditLayer {
         if event.metadata().target() != "audit" {
             return;
         }
-        let Some(sink) = SINK.get() else { return };
         let mut fields = Fields::default();
         event.record(&mut fields);
         let mut detail = fields.0;
@@ -83,9 +82,12 @@ impl<S: tracing::Subscriber> Layer<S> for AuditLayer {
             Some(Value::Null) | None => None,
             Some(other) => Some(other.to_string()),
         };
+        let kind = take("event").unwrap_or_else(|| "event".into());
+        crate::metrics::security_event(&kind);
+        let Some(sink) = SINK.get() else { return };
         let record = AuditEvent {
             id: 0,
-            kind: take("event").unwrap_or_else(|| "event".into()),
+            kind,
             user_id: take("user_id"),
             session_id: take("session_id"),
             ip: take("ip"),

@@ -55,11 +55,6 @@ pub struct TlsConfig {
     pub key: PathBuf,
 }
 
-/// Settings of API.md that later features apply; a deployment may set them
-/// already, so they are accepted, and the server says at start that they
-/// have no effect yet rather than ignoring them silently.
-pub const NOT_YET_APPLIED: &[&str] = &["TRUSTED_PROXIES", "AUDIT_RETENTION", "METRICS_TOKEN"];
-
 #[derive(Debug)]
 pub struct Config {
     pub bind: IpAddr,
@@ -112,8 +107,8 @@ pub struct Config {
     pub registration_domains: Vec<String>,
     pub tls: Option<TlsConfig>,
     pub log_format: LogFormat,
-    /// Names from [`NOT_YET_APPLIED`] that are set.
-    pub not_yet_applied: Vec<&'static str>,
+    /// `METRICS_TOKEN`: `/metrics` requires it as a bearer token.
+    pub metrics_token: Option<SecretString>,
 }
 
 /// Reads variables through `lookup`, so tests need not touch the process
@@ -332,15 +327,10 @@ impl Config {
                     return Err(bad("LOG_FORMAT", format!("{other:?} is not text or json")));
                 }
             },
-            not_yet_applied: NOT_YET_APPLIED
-                .iter()
-                .copied()
-                .filter(|name| env.get(name).is_some())
-                .collect(),
+            metrics_token: env
+                .secret("METRICS_TOKEN", "METRICS_TOKEN_FILE")?
+                .map(SecretString::from),
         };
-        // Accepted now so a deployment's environment keeps working; applied by
-        // the features that read them.
-
         if config.access_ttl > config.refresh_ttl {
             return Err(bad(
                 "JWT_EXPIRATION",

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod mail;
+pub mod metrics;
 pub mod net;
 pub mod store;
 pub mod telemetry;

@@ -140,3 +140,11 @@ impl KeyRing {
         validator.check(&payload, now)
     }
 }
+
+/// The `kid` a token's header names, read without verifying anything: for
+/// callers that keep per-key state about tokens they already verified (a
+/// cache that must drop a token once its key leaves the ring).
+pub fn key_id(token: &str) -> Option<String> {
+    let parts = crate::verify::split(token).ok()?;
+    crate::verify::parse_header(parts.header).ok()?.kid
+}

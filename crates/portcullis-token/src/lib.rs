@@ -61,5 +61,5 @@ pub use claims::{Audience, Claims};
 pub use error::{KeyError, SignError};
 pub use jwk::{Jwk, JwkSet};
 pub use key::{SigningKey, VerifyingKey};
-pub use keyring::KeyRing;
+pub use keyring::{KeyRing, key_id};
 pub use verify::{DEFAULT_LEEWAY, InvalidReason, MAX_TOKEN_LEN, Validator, VerifyError};

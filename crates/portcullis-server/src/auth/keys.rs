@@ -44,6 +44,9 @@ pub struct KeyInfo {
 
 pub struct Keys {
     ring: RwLock<Arc<KeyRing>>,
+    /// Since when the current signing key signs (Unix seconds); unknown
+    /// (`i64::MIN`) for `JWT_SECRET`, whose age nothing records.
+    signing_since: std::sync::atomic::AtomicI64,
     /// For keys kept in the database: what reloading needs. `None` under
     /// `JWT_SECRET`, whose keys never change while running.
     stored: Option<(Algorithm, Sealer)>,
@@ -66,7 +69,7 @@ impl Keys {
         sealer: Sealer,
         now: OffsetDateTime,
     ) -> Result<Self, KeysError> {
-        let ring = match signing {
+        let (ring, since) = match signing {
             SigningConfig::Secret { current, previous } => {
                 let key = SigningKey::from_secret(current.expose_secret())
                     .map_err(|e| KeysError::Generate(e.to_string()))?;
@@ -77,7 +80,7 @@ impl Keys {
                             .map_err(|e| KeysError::Generate(e.to_string()))?,
                     );
                 }
-                ring
+                (ring, None)
             }
             SigningConfig::Stored(alg) => {
                 let mut records = store.signing_keys().await?;
@@ -100,6 +103,7 @@ impl Keys {
         };
         Ok(Self {
             ring: RwLock::new(Arc::new(ring)),
+            signing_since: std::sync::atomic::AtomicI64::new(unix_or_unknown(since)),
             stored: stored.map(|alg| (alg, sealer)),
             last_reload: std::sync::Mutex::new(None),
         })
@@ -112,8 +116,10 @@ impl Keys {
             return Ok(());
         };
         let records = store.signing_keys().await?;
-        let ring = ring_from_records(&records, *alg, sealer, now)?;
+        let (ring, since) = ring_from_records(&records, *alg, sealer, now)?;
         *self.ring.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ring);
+        self.signing_since
+            .store(unix_or_unknown(since), std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -152,6 +158,14 @@ impl Keys {
         }
         *last = Some(now);
         true
+    }
+
+    /// How long the current signing key has been signing at `now`.
+    pub fn signing_age(&self, now: OffsetDateTime) -> Option<i64> {
+        let since = self
+            .signing_since
+            .load(std::sync::atomic::Ordering::Relaxed);
+        (since != i64::MIN).then(|| now.unix_timestamp() - since)
     }
 
     /// The ring in force; cheap (an `Arc` clone).
@@ -245,12 +259,17 @@ fn open_record(record: &KeyRecord, sealer: &Sealer) -> Result<SigningKey, KeysEr
 
 /// Every live key verifies; the newest key of the configured algorithm that
 /// has reached its `signing_from` signs.
+fn unix_or_unknown(t: Option<OffsetDateTime>) -> i64 {
+    t.map_or(i64::MIN, OffsetDateTime::unix_timestamp)
+}
+
+/// The ring of the live keys, and since when its signing key signs.
 fn ring_from_records(
     records: &[KeyRecord],
     alg: Algorithm,
     sealer: &Sealer,
     now: OffsetDateTime,
-) -> Result<KeyRing, KeysError> {
+) -> Result<(KeyRing, Option<OffsetDateTime>), KeysError> {
     let mut ring = KeyRing::new();
     let mut signing: Option<(OffsetDateTime, SigningKey)> = None;
     for record in records
@@ -268,10 +287,11 @@ fn ring_from_records(
             signing = Some((record.signing_from, key));
         }
     }
-    if let Some((_, key)) = signing {
+    let since = signing.map(|(from, key)| {
         ring.set_signing_key(key);
-    }
-    Ok(ring)
+        from
+    });
+    Ok((ring, since))
 }
 
 /// Stored keys with their state, for `keys list`.

@@ -13,6 +13,7 @@ pub mod revocation;
 pub mod secrets;
 pub mod sessions;
 pub mod validate;
+pub mod verified;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -227,6 +228,8 @@ pub struct Auth<S> {
     /// Woken after this instance writes a revocation, so the poller confirms
     /// it for the feed at once rather than at its next tick.
     pub revocation_written: Arc<tokio::sync::Notify>,
+    /// Access tokens already verified in full.
+    verified: verified::VerifiedTokens,
     pub limiter: limits::Limiter,
     /// Cookie mode's CSRF tokens.
     pub csrf: csrf::CsrfKey,
@@ -294,6 +297,7 @@ impl<S: Store> Auth<S> {
             passwords,
             revocations: Arc::new(revocations),
             revocation_written: Arc::new(tokio::sync::Notify::new()),
+            verified: verified::VerifiedTokens::default(),
             refresh_hasher,
             validator: Validator::new(&config.issuer, &config.audience),
             issuer: config.issuer.clone(),
@@ -550,6 +554,10 @@ impl<S: Store> Auth<S> {
     /// case another instance just created one.
     pub async fn authenticate(&self, token: &str) -> Result<Claims, AuthError> {
         let at = now().unix_timestamp();
+        if let Some(claims) = self.verified.get(token, at, &self.keys.ring()) {
+            return self.unless_revoked(claims);
+        }
+        metrics::counter!(crate::metrics::CACHE_MISSES).increment(1);
         let mut verified = self.keys.verify(token, &self.validator, at);
         if matches!(
             verified,
@@ -562,16 +570,23 @@ impl<S: Store> Auth<S> {
             verified = self.keys.verify(token, &self.validator, at);
         }
         match verified {
-            Ok(claims) if self.revocations.is_revoked(&claims, None) => {
-                Err(AuthError::TokenRevoked)
+            Ok(claims) => {
+                self.verified.insert(token, &claims);
+                self.unless_revoked(claims)
             }
-            Ok(claims) => Ok(claims),
             Err(VerifyError::Expired(_)) => Err(AuthError::TokenExpired),
             Err(VerifyError::Invalid(reason)) => {
                 tracing::debug!(%reason, "token refused");
                 Err(AuthError::InvalidToken)
             }
         }
+    }
+
+    fn unless_revoked(&self, claims: Claims) -> Result<Claims, AuthError> {
+        if self.revocations.is_revoked(&claims, None) {
+            return Err(AuthError::TokenRevoked);
+        }
+        Ok(claims)
     }
 
     /// The token's user, read from the store: a validly signed token whose

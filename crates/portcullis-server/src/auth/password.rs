@@ -112,17 +112,18 @@ impl Passwords {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
-        let admitted = self
-            .admitted
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| PasswordError::Busy)?;
+        let admitted = self.admitted.clone().try_acquire_owned().map_err(|_| {
+            metrics::counter!(crate::metrics::HASH_REFUSED).increment(1);
+            PasswordError::Busy
+        })?;
+        let queued = Queued::enter();
         let running = self
             .running
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| PasswordError::Internal("hashing pool closed".into()))?;
+        drop(queued);
         let result = tokio::task::spawn_blocking(move || {
             let result = work();
             drop((running, admitted));
@@ -131,6 +132,25 @@ impl Passwords {
         .await
         .map_err(|e| PasswordError::Internal(e.to_string()))?;
         Ok(result)
+    }
+}
+
+/// A hash waiting for a worker: counted in the queue-depth gauge while it
+/// lives (also when the waiting request is dropped), its wait recorded when
+/// it ends.
+struct Queued(std::time::Instant);
+
+impl Queued {
+    fn enter() -> Self {
+        metrics::gauge!(crate::metrics::HASH_QUEUE).increment(1.0);
+        Self(std::time::Instant::now())
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        metrics::gauge!(crate::metrics::HASH_QUEUE).decrement(1.0);
+        metrics::histogram!(crate::metrics::HASH_WAIT).record(self.0.elapsed().as_secs_f64());
     }
 }
 

@@ -98,6 +98,8 @@ impl Revocations {
         let mut state = self.write();
         for record in records {
             insert(&mut state, record);
+            let kind = record.revocation.kind.as_str();
+            metrics::counter!(crate::metrics::REVOCATIONS, "kind" => kind).increment(1);
         }
     }
 

@@ -38,6 +38,24 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
     }
 }
 
+/// When `expected` is set, the request must carry it as its bearer token
+/// (`REVOCATIONS_TOKEN`, `METRICS_TOKEN`); compared in constant time.
+pub fn require_shared_secret(
+    headers: &HeaderMap,
+    expected: Option<&secrecy::SecretString>,
+) -> Result<(), ApiError> {
+    use secrecy::ExposeSecret;
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    let given = bearer_token(headers)?;
+    aws_lc_rs::constant_time::verify_slices_are_equal(
+        given.as_bytes(),
+        expected.expose_secret().as_bytes(),
+    )
+    .map_err(|_| AuthError::InvalidToken.into())
+}
+
 /// A query string parsed into `T`; a malformed one is `400
 /// invalid_request` in the contract's JSON shape, not axum's plain text.
 #[derive(Debug)]

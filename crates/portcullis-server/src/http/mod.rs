@@ -7,6 +7,7 @@ mod cookies;
 pub mod error;
 mod extract;
 mod health;
+mod metrics;
 mod page;
 mod profile;
 mod revocations;
@@ -42,6 +43,10 @@ pub struct AppInner {
     pub hsts: bool,
     /// `REVOCATIONS_TOKEN`: the feed requires it as a bearer token.
     pub revocations_token: Option<secrecy::SecretString>,
+    /// `METRICS_TOKEN`: `/metrics` requires it as a bearer token.
+    pub metrics_token: Option<secrecy::SecretString>,
+    /// The Prometheus recorder's handle (`None` if another recorder won).
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Redis, when configured: revocation broadcast.
     pub bus: Option<Arc<crate::bus::RedisBus>>,
     /// `COOKIE_SECURE`.
@@ -134,6 +139,7 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
         .route("/account/account.css", get(page::style))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
         .fallback(|| async { ApiError::not_found() })
         .layer(middleware::from_fn_with_state(state.clone(), deadline))
         // Added after the deadline layer: a long-poll may outlast REQUEST_TIMEOUT.
@@ -144,6 +150,7 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
             state.clone(),
             security_headers,
         ))
+        .layer(middleware::from_fn(metrics::record))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req
                 .extensions()

@@ -9,11 +9,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use secrecy::ExposeSecret;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{AppQuery, Client, bearer_token};
+use super::extract::{AppQuery, Client, require_shared_secret};
 
 const DEFAULT_LIMIT: i64 = 1000;
 const MAX_LIMIT: i64 = 10_000;
@@ -69,16 +68,7 @@ pub async fn feed(
     headers: HeaderMap,
     AppQuery(query): AppQuery<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    if let Some(expected) = &state.revocations_token {
-        let given = bearer_token(&headers)?;
-        let same = aws_lc_rs::constant_time::verify_slices_are_equal(
-            given.as_bytes(),
-            expected.expose_secret().as_bytes(),
-        );
-        if same.is_err() {
-            return Err(crate::auth::AuthError::InvalidToken.into());
-        }
-    }
+    require_shared_secret(&headers, state.revocations_token.as_ref())?;
     let limit = number(&query, "limit")?
         .unwrap_or(DEFAULT_LIMIT)
         .clamp(1, MAX_LIMIT);

@@ -441,6 +441,12 @@ pub trait Store: Send + Sync + 'static {
     /// Enabled users with the `admin` role.
     fn count_admins(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
 
+    /// Sessions neither revoked nor past `expires_at`, all users together.
+    fn count_live_sessions(
+        &self,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
     fn signing_keys(&self) -> impl Future<Output = Result<Vec<KeyRecord>, StoreError>> + Send;
 
     /// Sets `retire_after` on every key but `keep` that has none yet.
@@ -516,6 +522,7 @@ forward! {
     fn set_email(&self, user_id: Uuid, email: &str, at: OffsetDateTime) -> Result<(), StoreError>;
     fn delete_user(&self, user_id: Uuid) -> Result<(), StoreError>;
     fn count_admins(&self) -> Result<i64, StoreError>;
+    fn count_live_sessions(&self, now: OffsetDateTime) -> Result<i64, StoreError>;
     fn locked_pairs(&self, account: &str, at: OffsetDateTime) -> Result<i64, StoreError>;
     fn insert_audit(&self, event: &crate::audit::AuditEvent) -> Result<(), StoreError>;
     fn audit_page(&self, filter: &AuditFilter, limit: u32) -> Result<Vec<crate::audit::AuditEvent>, StoreError>;

@@ -680,6 +680,15 @@ macro_rules! sql_store {
                 .await?)
             }
 
+            async fn count_live_sessions(&self, now: OffsetDateTime) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > $1",
+                )
+                .bind(now)
+                .fetch_one(self.reader())
+                .await?)
+            }
+
             async fn delete_user(&self, user_id: Uuid) -> Result<(), StoreError> {
                 sqlx::query("DELETE FROM users WHERE id = $1")
                     .bind(user_id)

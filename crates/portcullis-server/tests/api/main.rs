@@ -14,6 +14,7 @@ mod limits;
 mod login;
 mod mail;
 mod nginx;
+mod observability;
 mod protected;
 mod refresh;
 mod register;

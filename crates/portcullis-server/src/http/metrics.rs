@@ -1,0 +1,73 @@
+//! `GET /metrics` (Prometheus text) and the layer that counts and times
+//! every request by its route template.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::require_shared_secret;
+use crate::metrics::{ACTIVE_SESSIONS, HTTP_DURATION, HTTP_REQUESTS, KEY_AGE, REVOCATION_SET};
+use crate::store::Store;
+
+/// Counting live sessions is a database read: bounded so a slow database
+/// cannot hold a scrape, which then reports the last count.
+const SESSION_COUNT_BUDGET: Duration = Duration::from_millis(500);
+
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_shared_secret(&headers, state.metrics_token.as_ref())?;
+    let Some(handle) = &state.metrics else {
+        return Err(ApiError::unavailable());
+    };
+    let now = crate::auth::now();
+    metrics::gauge!(REVOCATION_SET).set(state.auth.revocations.len() as f64);
+    if let Some(age) = state.auth.keys.signing_age(now) {
+        metrics::gauge!(KEY_AGE).set(age as f64);
+    }
+    let count = state.auth.store.count_live_sessions(now);
+    if let Ok(Ok(live)) = tokio::time::timeout(SESSION_COUNT_BUDGET, count).await {
+        metrics::gauge!(ACTIVE_SESSIONS).set(live as f64);
+    }
+    let mut response = handle.render().into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// Requests by method, route template (never the raw path: it may carry
+/// input, and would make labels unbounded) and status, with latency.
+pub async fn record(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method: &'static str = match *req.method() {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    };
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!(HTTP_DURATION, "method" => method, "route" => route.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!(HTTP_REQUESTS, "method" => method, "route" => route, "status" => status)
+        .increment(1);
+    response
+}

@@ -1,0 +1,145 @@
+//! What operators and integrators read: `/metrics` (Prometheus text).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use crate::backends;
+use crate::helpers::{PASSWORD, TestApp, Tokens, assert_error};
+
+const METRICS_TOKEN: &str = "metrics-scraper-secret-0123456789";
+
+/// One sample line: `name{k="v",...} value`.
+fn parse(line: &str) -> Option<(String, BTreeMap<String, String>, f64)> {
+    let (series, value) = line.rsplit_once(' ')?;
+    let value = value.parse().ok()?;
+    let (name, labels) = match series.split_once('{') {
+        Some((name, rest)) => (name, rest.strip_suffix('}')?),
+        None => (series, ""),
+    };
+    let labels = labels
+        .split("\",")
+        .filter(|pair| !pair.is_empty())
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once("=\"")?;
+            Some((k.to_owned(), v.trim_end_matches('"').to_owned()))
+        })
+        .collect();
+    Some((name.to_owned(), labels, value))
+}
+
+/// The sum of every sample of `name` whose labels include `labels`; `None`
+/// when there is none.
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let matching: Vec<f64> = text
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(parse)
+        .filter(|(n, l, _)| {
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|(_, _, v)| v)
+        .collect();
+    (!matching.is_empty()).then(|| matching.iter().sum())
+}
+
+async fn scrape(app: &TestApp) -> String {
+    let response = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .expect("scrape");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    response.text().await.expect("text")
+}
+
+backends! {
+    async fn metrics_count_what_happens_and_leak_nothing() {
+        let app = TestApp::spawn_with(&[("METRICS_TOKEN", METRICS_TOKEN), ("REFRESH_GRACE", "1s")]).await;
+        assert_error(app.get("/metrics", None).await, StatusCode::UNAUTHORIZED, "missing_token").await;
+        assert_error(app.get("/metrics", Some("not-the-token")).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+
+        let (email, body) = app.new_user().await;
+        let first = Tokens::of(&body["tokens"]);
+        assert_error(app.login(&email, "wrong password").await, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+        for _ in 0..3 {
+            assert_eq!(app.get("/api/profile", Some(&first.access)).await.status(), StatusCode::OK);
+        }
+        // A rotation, a retry inside the grace window, a replay after it.
+        let rotated = app.refresh(&first.refresh).await;
+        assert_eq!(rotated.status(), StatusCode::OK);
+        assert_eq!(app.refresh(&first.refresh).await.status(), StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_error(app.refresh(&first.refresh).await, StatusCode::UNAUTHORIZED, "refresh_token_reused").await;
+        // Two live sessions, one ended by a logout.
+        let second = app.session_of(&email).await;
+        let third = app.session_of(&email).await;
+        let sid = third.claims()["sid"].as_str().expect("sid").to_owned();
+        let deleted = app.client.delete(app.url(&format!("/api/auth/sessions/{sid}")))
+            .bearer_auth(&second.access).send().await.expect("request");
+        assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+
+        let text = scrape(&app).await;
+        let value = |name: &str, labels: &[(&str, &str)]| sample(&text, name, labels).unwrap_or_else(|| panic!("no {name} {labels:?} in\n{text}"));
+        let login = [("method", "POST"), ("route", "/api/auth/login"), ("status", "200")];
+        assert!(value("portcullis_http_requests_total", &login) >= 2.0);
+        assert_eq!(value("portcullis_http_requests_total", &[("route", "/api/auth/login"), ("status", "401")]), 1.0);
+        assert!(value("portcullis_http_request_duration_seconds_count", &[("route", "/api/auth/login")]) >= 3.0);
+        assert!(value("portcullis_http_request_duration_seconds_bucket", &[("route", "/api/profile"), ("le", "+Inf")]) >= 3.0);
+        // Route templates, never raw paths.
+        assert_eq!(value("portcullis_http_requests_total", &[("route", "/api/auth/sessions/{id}"), ("method", "DELETE")]), 1.0);
+        assert!(!text.contains(&sid), "a raw path reached a label");
+
+        assert_eq!(value("portcullis_logins_total", &[("result", "ok")]), 2.0);
+        assert_eq!(value("portcullis_logins_total", &[("result", "failed")]), 1.0);
+        assert_eq!(value("portcullis_refreshes_total", &[("result", "rotated")]), 1.0);
+        assert_eq!(value("portcullis_refreshes_total", &[("result", "grace_replay")]), 1.0);
+        assert_eq!(value("portcullis_refreshes_total", &[("result", "reused")]), 1.0);
+        assert_eq!(value("portcullis_security_events_total", &[("type", "refresh_token_reused")]), 1.0);
+        assert_eq!(value("portcullis_revocations_total", &[("kind", "sid")]), 2.0);
+        assert!(value("portcullis_revocation_set_size", &[]) >= 2.0);
+        // The same token three times: verified in full once.
+        assert!(value("portcullis_verification_cache_hits_total", &[]) >= 2.0);
+        assert!(value("portcullis_verification_cache_misses_total", &[]) >= 1.0);
+        // Three sessions opened by register and logins, two ended (reuse, delete).
+        assert_eq!(value("portcullis_active_sessions", &[]), 1.0);
+        // register hashes, three logins verify.
+        assert!(value("portcullis_password_hash_wait_seconds_count", &[]) >= 4.0);
+        assert_eq!(value("portcullis_password_hash_queue_depth", &[]), 0.0);
+        let age = value("portcullis_signing_key_age_seconds", &[]);
+        assert!((0.0..60.0).contains(&age), "{age}");
+
+        for secret in [email.as_str(), PASSWORD, &first.access, &first.refresh, METRICS_TOKEN] {
+            assert!(!text.contains(secret), "the metrics carry a secret or an address");
+        }
+    }
+}
+
+/// Without `METRICS_TOKEN` the endpoint is open (a scraper on a private
+/// network), and counts from the first request.
+#[tokio::test]
+async fn metrics_are_open_without_a_token() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/api/nothing-here", None).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let text = app.get("/metrics", None).await.text().await.expect("text");
+    let unmatched = sample(
+        &text,
+        "portcullis_http_requests_total",
+        &[("route", "unmatched"), ("status", "404")],
+    );
+    assert_eq!(unmatched, Some(1.0), "{text}");
+    assert!(!text.contains("nothing-here"));
+}
