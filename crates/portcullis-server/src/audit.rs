@@ -13,7 +13,7 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 
 /// One stored security event.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     pub id: i64,
     #[serde(rename = "type")]
@@ -26,6 +26,7 @@ pub struct AuditEvent {
     pub user_agent: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    #[schema(value_type = Object)]
     pub detail: Value,
 }
 

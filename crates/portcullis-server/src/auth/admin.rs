@@ -14,7 +14,7 @@ use super::{Auth, AuthError, User, now, validate};
 use crate::store::{Revocation, RevocationKind, Store, StoreError, UserRecord};
 
 /// A user as administrators see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AdminUser {
     #[serde(flatten)]
     pub user: User,

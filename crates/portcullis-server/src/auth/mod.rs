@@ -103,7 +103,7 @@ impl From<PasswordError> for AuthError {
 }
 
 /// The user as clients see it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct User {
     pub id: Uuid,
     pub email: String,
@@ -127,11 +127,16 @@ impl From<&UserRecord> for User {
     }
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TokenPair {
+    /// A signed JWT (`typ: at+jwt`).
     pub access_token: String,
+    /// Opaque; spent by its first use (store the successor).
     pub refresh_token: String,
+    #[schema(value_type = String, example = "Bearer")]
     pub token_type: &'static str,
+    /// The access token's lifetime in seconds.
     pub expires_in: u64,
     /// The session the pair belongs to (cookie mode binds its CSRF token to
     /// it); never serialised.

@@ -29,7 +29,7 @@ struct State {
 }
 
 /// One entry as the feed serialises it (API.md).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum FeedEntry {
     Session { sid: String, exp: i64 },
@@ -38,7 +38,7 @@ pub enum FeedEntry {
     Key { kid: String },
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FeedPage {
     pub cursor: String,
     pub more: bool,

@@ -21,7 +21,7 @@ use crate::store::{
 const GRACE_PAIR_LABEL: &[u8] = b"refresh-grace-pair";
 
 /// A session as its owner sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SessionView {
     pub id: Uuid,
     pub device_name: Option<String>,

@@ -21,13 +21,15 @@ fn common_passwords() -> &'static std::collections::HashSet<&'static str> {
 
 /// Trims, lower-cases (Unicode) and checks an address.
 pub fn normalize_email(raw: &str) -> Result<String, ValidationError> {
-    let email = raw.trim().to_lowercase();
     let invalid = |why| Err(ValidationError::Invalid(why));
+    // Lengths count what was sent, surrounding whitespace included, as the
+    // OpenAPI document's maxLength does.
+    if raw.chars().count() > 254 {
+        return invalid("email must be at most 254 characters");
+    }
+    let email = raw.trim().to_lowercase();
     if email.is_empty() {
         return invalid("email is required");
-    }
-    if email.chars().count() > 254 {
-        return invalid("email must be at most 254 characters");
     }
     if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return invalid("email must not contain whitespace or control characters");
@@ -65,16 +67,17 @@ pub fn check_password(password: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
-/// Trimmed, 1–100 characters, no control characters.
+/// At most 100 characters as sent, not blank once trimmed, no control
+/// characters.
 pub fn normalize_name(raw: &str) -> Result<String, ValidationError> {
-    let name = raw.trim();
-    if name.is_empty() {
-        return Err(ValidationError::Invalid("name is required"));
-    }
-    if name.chars().count() > 100 {
+    if raw.chars().count() > 100 {
         return Err(ValidationError::Invalid(
             "name must be at most 100 characters",
         ));
+    }
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(ValidationError::Invalid("name is required"));
     }
     if name.chars().any(char::is_control) {
         return Err(ValidationError::Invalid(

@@ -5,67 +5,131 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
 use super::extract::{
     AppJson, Authenticated, Client, Forgot, Login, MaybeJson, Resend, Signup, Throttle,
     bearer_token, check_csrf, check_origin,
 };
+use super::openapi::ErrorBody;
 use super::{AppState, cookies};
 use crate::auth::{AuthError, LoginInput, RegisterInput, TokenPair, User};
 
-#[derive(Deserialize)]
+// The request rules as schemas state them (validate.rs enforces them):
+// an e-mail has one `@`, 1–64 characters before it and a dot in the domain,
+// at most 254 characters as sent (surrounding whitespace is trimmed, the
+// address lower-cased); a name is not blank and has no control characters.
+
+/// Unknown members are ignored (never applied).
+#[derive(Deserialize, ToSchema)]
 pub struct RegisterRequest {
+    #[schema(
+        max_length = 254,
+        pattern = r"^\s*[^@\s\x00-\x1f\x7f-\x9f]{1,64}@[^@\s.\x00-\x1f\x7f-\x9f]+(\.[^@\s.\x00-\x1f\x7f-\x9f]+)+\s*$",
+        example = "ada@example.com"
+    )]
     email: String,
+    /// 8 to 128 characters, not a well-known password.
+    #[schema(min_length = 8, max_length = 128, example = "violet hamster teapot 47")]
     password: String,
+    #[schema(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        example = "Ada"
+    )]
     name: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
+    #[schema(
+        max_length = 254,
+        pattern = r"^\s*[^@\s\x00-\x1f\x7f-\x9f]{1,64}@[^@\s.\x00-\x1f\x7f-\x9f]+(\.[^@\s.\x00-\x1f\x7f-\x9f]+)+\s*$",
+        example = "ada@example.com"
+    )]
     email: String,
+    #[schema(example = "violet hamster teapot 47")]
     password: String,
+    /// Shown in the session list; control characters are dropped and it is
+    /// cut to 100 characters.
     device_name: Option<String>,
 }
 
-#[derive(serde::Serialize)]
-struct UserWithTokens {
+#[derive(serde::Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UserWithTokens {
     user: User,
     /// Absent when registration waits for e-mail verification.
     #[serde(skip_serializing_if = "Option::is_none")]
     tokens: Option<TokenPair>,
 }
 
-/// `?mode=cookie`, read leniently: any other query is simply not cookie
-/// mode (a malformed query must not turn into a non-JSON rejection).
-#[derive(Debug)]
-pub struct Mode(bool);
+/// `?mode=cookie`: answer with HttpOnly cookies instead of token strings.
+/// Any other value of `mode` is refused, so a typo never hands tokens to
+/// page scripts unnoticed.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Mode {
+    #[param(inline)]
+    mode: Option<ModeName>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum ModeName {
+    Cookie,
+}
 
 impl Mode {
     fn cookie(&self) -> bool {
-        self.0
+        self.mode == Some(ModeName::Cookie)
     }
 }
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Mode {
-    type Rejection = std::convert::Infallible;
+    type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
         _: &S,
     ) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        Ok(Self(query.split('&').any(|pair| pair == "mode=cookie")))
+        let mut mode = None;
+        for pair in query.split('&') {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if name == "mode" {
+                if value != "cookie" {
+                    return Err(ApiError::invalid_request("mode must be cookie"));
+                }
+                mode = Some(ModeName::Cookie);
+            }
+        }
+        Ok(Self { mode })
     }
 }
 
 /// The cookie-mode body: no token strings.
-#[derive(serde::Serialize)]
-struct CookieBody<'a> {
+#[derive(serde::Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CookieBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<User>)]
     user: Option<&'a User>,
+    #[schema(value_type = String, example = "Bearer")]
     token_type: &'static str,
+    /// The access token's lifetime in seconds.
     expires_in: u64,
+}
+
+/// What a token answer carries: the pair (with the user on login and
+/// register), or in cookie mode only the user and the lifetime.
+#[derive(serde::Serialize, ToSchema)]
+#[serde(untagged)]
+pub(super) enum TokenAnswer<'a> {
+    Tokens(UserWithTokens),
+    Pair(TokenPair),
+    Cookies(CookieBody<'a>),
 }
 
 /// A token answer: the pair in the body, or in cookie mode as cookies with a
@@ -78,25 +142,24 @@ fn tokens_response(
     cookie: bool,
 ) -> Response {
     if !cookie {
-        return match user {
-            Some(user) => no_store(
-                status,
-                UserWithTokens {
-                    user: user.clone(),
-                    tokens: Some(pair),
-                },
-            ),
-            None => no_store(status, pair),
+        let answer = match user {
+            Some(user) => TokenAnswer::Tokens(UserWithTokens {
+                user: user.clone(),
+                tokens: Some(pair),
+            }),
+            None => TokenAnswer::Pair(pair),
         };
+        return no_store(status, answer);
     }
-    let body = CookieBody {
+    let csrf = state.auth.csrf.issue(pair.session_id);
+    let cookies = cookies::for_pair(&pair, csrf, state.cookie_secure, state.cookie_lifetime);
+    let body = TokenAnswer::Cookies(CookieBody {
         user,
         token_type: pair.token_type,
         expires_in: pair.expires_in,
-    };
+    });
     let mut response = no_store(status, body);
-    let csrf = state.auth.csrf.issue(pair.session_id);
-    for value in cookies::for_pair(&pair, csrf, state.cookie_secure, state.cookie_lifetime) {
+    for value in cookies {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
@@ -111,6 +174,15 @@ fn no_store(status: StatusCode, body: impl serde::Serialize) -> Response {
     response
 }
 
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth", params(Mode),
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Registered and signed in (a session is opened as by login); with REQUIRE_EMAIL_VERIFICATION only `{user}`, no tokens", body = TokenAnswer),
+        (status = 400, description = "invalid_request or weak_password", body = ErrorBody),
+        (status = 403, description = "forbidden: registration is closed or the e-mail's domain is not allowed; csrf_failed for a cross-site cookie-mode request", body = ErrorBody),
+        (status = 409, description = "user_exists", body = ErrorBody),
+        (status = 429, description = "rate_limited (SIGNUP_RATE_PER_ADDRESS), with Retry-After", body = ErrorBody),
+    ))]
 pub async fn register(
     State(state): State<AppState>,
     Client(client): Client,
@@ -146,6 +218,14 @@ pub async fn register(
     })
 }
 
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", params(Mode),
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in: a new session", body = TokenAnswer),
+        (status = 401, description = "invalid_credentials: unknown e-mail or wrong password, alike", body = ErrorBody),
+        (status = 403, description = "forbidden (disabled account), email_not_verified, or csrf_failed (cross-site cookie-mode request)", body = ErrorBody),
+        (status = 429, description = "rate_limited: LOGIN_RATE_PER_ADDRESS or a locked account/address pair, with Retry-After", body = ErrorBody),
+    ))]
 pub async fn login(
     State(state): State<AppState>,
     Client(client): Client,
@@ -177,6 +257,8 @@ pub async fn login(
     ))
 }
 
+#[utoipa::path(get, path = "/api/auth/me", tag = "account", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "The current user, read from the database", body = User)))]
 pub async fn me(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,
@@ -186,11 +268,18 @@ pub async fn me(
 }
 
 /// `{refresh_token}`; a missing field counts as no token (401, not 400).
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RefreshRequest {
     refresh_token: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", params(Mode),
+    request_body(content = RefreshRequest, description = "Optional: without a body the refresh_token cookie is used (with the CSRF header)"),
+    responses(
+        (status = 200, description = "The successor pair (the same pair again for a retry within REFRESH_GRACE)", body = TokenAnswer),
+        (status = 401, description = "invalid_refresh_token, or refresh_token_reused (the session is revoked)", body = ErrorBody),
+        (status = 403, description = "csrf_failed: a cookie credential without the CSRF proof", body = ErrorBody),
+    ))]
 /// The refresh token from the body, else from the cookie; a cookie
 /// credential needs the CSRF checks and is answered with cookies only (its
 /// tokens never reach page scripts).
@@ -231,6 +320,13 @@ pub async fn refresh(
     ))
 }
 
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
+    request_body(content = RefreshRequest, description = "Optional: the refresh token; else the bearer access token (it may be expired), else the cookies"),
+    responses(
+        (status = 204, description = "The session is revoked (idempotent); cookies are cleared"),
+        (status = 401, description = "missing_token, invalid_token or invalid_refresh_token", body = ErrorBody),
+        (status = 403, description = "csrf_failed: a cookie credential without the CSRF proof", body = ErrorBody),
+    ))]
 /// Logout's credential, in this order: a refresh token in the body, the
 /// bearer access token (which may be expired), the refresh cookie, the
 /// access cookie (cookie credentials pass the CSRF checks). A body that does
@@ -288,6 +384,11 @@ pub async fn logout(
     Ok(response)
 }
 
+#[utoipa::path(post, path = "/api/auth/logout-all", tag = "auth", security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 204, description = "Every session and access token of the user is revoked"),
+        (status = 403, description = "csrf_failed", body = ErrorBody),
+    ))]
 pub async fn logout_all(
     State(state): State<AppState>,
     Authenticated(claims): Authenticated,
@@ -296,12 +397,22 @@ pub async fn logout_all(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct PasswordChange {
     current_password: String,
+    /// 8 to 128 characters, not a well-known password.
+    #[schema(min_length = 8, max_length = 128)]
     new_password: String,
 }
 
+#[utoipa::path(post, path = "/api/auth/password", tag = "account", security(("bearer" = []), ("cookie" = [])),
+    request_body = PasswordChange,
+    responses(
+        (status = 204, description = "Changed; every other session is revoked"),
+        (status = 400, description = "invalid_request or weak_password", body = ErrorBody),
+        (status = 403, description = "invalid_credentials (wrong current password) or csrf_failed", body = ErrorBody),
+        (status = 429, description = "rate_limited: too many wrong current passwords", body = ErrorBody),
+    ))]
 pub async fn change_password(
     State(state): State<AppState>,
     Client(client): Client,
@@ -315,29 +426,44 @@ pub async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct EmailRequest {
+    #[schema(
+        max_length = 254,
+        pattern = r"^\s*[^@\s\x00-\x1f\x7f-\x9f]{1,64}@[^@\s.\x00-\x1f\x7f-\x9f]+(\.[^@\s.\x00-\x1f\x7f-\x9f]+)+\s*$",
+        example = "ada@example.com"
+    )]
     email: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct TokenRequest {
+    /// The token from the mail link's fragment.
     token: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ResetRequest {
+    /// The token from the mail link's fragment.
     token: String,
+    /// 8 to 128 characters, not a well-known password.
+    #[schema(min_length = 8, max_length = 128)]
     new_password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct EmailChangeRequest {
+    #[schema(
+        max_length = 254,
+        pattern = r"^\s*[^@\s\x00-\x1f\x7f-\x9f]{1,64}@[^@\s.\x00-\x1f\x7f-\x9f]+(\.[^@\s.\x00-\x1f\x7f-\x9f]+)+\s*$",
+        example = "ada@example.com"
+    )]
     new_email: String,
+    /// The current password, again.
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct PasswordRequest {
     password: String,
 }
@@ -362,6 +488,12 @@ where
     Ok(StatusCode::ACCEPTED)
 }
 
+#[utoipa::path(post, path = "/api/auth/password/forgot", tag = "mail",
+    request_body = EmailRequest,
+    responses(
+        (status = 202, description = "Accepted for any well-formed address, known or not; a reset link is mailed if the account exists"),
+        (status = 429, description = "rate_limited, with Retry-After", body = ErrorBody),
+    ))]
 pub async fn forgot_password(
     State(state): State<AppState>,
     _budget: Throttle<Forgot>,
@@ -372,6 +504,12 @@ pub async fn forgot_password(
     })
 }
 
+#[utoipa::path(post, path = "/api/auth/email/resend", tag = "mail",
+    request_body = EmailRequest,
+    responses(
+        (status = 202, description = "Accepted for any well-formed address; a verification link is mailed if the account exists and is unverified"),
+        (status = 429, description = "rate_limited, with Retry-After", body = ErrorBody),
+    ))]
 pub async fn resend_verification(
     State(state): State<AppState>,
     _budget: Throttle<Resend>,
@@ -382,6 +520,12 @@ pub async fn resend_verification(
     })
 }
 
+#[utoipa::path(post, path = "/api/auth/password/reset", tag = "mail",
+    request_body = ResetRequest,
+    responses(
+        (status = 204, description = "Password set; every session revoked, lock-outs lifted, e-mail verified"),
+        (status = 400, description = "invalid_link, invalid_request or weak_password", body = ErrorBody),
+    ))]
 pub async fn reset_password(
     State(state): State<AppState>,
     AppJson(body): AppJson<ResetRequest>,
@@ -393,6 +537,12 @@ pub async fn reset_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/api/auth/email/verify", tag = "mail",
+    request_body = TokenRequest,
+    responses(
+        (status = 204, description = "The e-mail address is verified"),
+        (status = 400, description = "invalid_link", body = ErrorBody),
+    ))]
 pub async fn verify_email(
     State(state): State<AppState>,
     AppJson(body): AppJson<TokenRequest>,
@@ -401,6 +551,13 @@ pub async fn verify_email(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/api/auth/email/confirm", tag = "mail",
+    request_body = TokenRequest,
+    responses(
+        (status = 204, description = "The e-mail change is confirmed"),
+        (status = 400, description = "invalid_link", body = ErrorBody),
+        (status = 409, description = "user_exists: the new address was taken meanwhile", body = ErrorBody),
+    ))]
 pub async fn confirm_email(
     State(state): State<AppState>,
     AppJson(body): AppJson<TokenRequest>,
@@ -409,6 +566,14 @@ pub async fn confirm_email(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/api/auth/email", tag = "account", security(("bearer" = []), ("cookie" = [])),
+    request_body = EmailChangeRequest,
+    responses(
+        (status = 202, description = "A confirmation link goes to the new address, a notice to the old one"),
+        (status = 403, description = "invalid_credentials (wrong password) or csrf_failed", body = ErrorBody),
+        (status = 409, description = "user_exists", body = ErrorBody),
+        (status = 429, description = "rate_limited", body = ErrorBody),
+    ))]
 pub async fn change_email(
     State(state): State<AppState>,
     Client(client): Client,
@@ -422,6 +587,14 @@ pub async fn change_email(
     Ok(StatusCode::ACCEPTED)
 }
 
+#[utoipa::path(delete, path = "/api/auth/me", tag = "account", security(("bearer" = []), ("cookie" = [])),
+    request_body = PasswordRequest,
+    responses(
+        (status = 204, description = "The account and its sessions are gone"),
+        (status = 403, description = "invalid_credentials (wrong password) or csrf_failed", body = ErrorBody),
+        (status = 409, description = "conflict: the last administrator cannot delete itself", body = ErrorBody),
+        (status = 429, description = "rate_limited", body = ErrorBody),
+    ))]
 pub async fn delete_me(
     State(state): State<AppState>,
     Client(client): Client,

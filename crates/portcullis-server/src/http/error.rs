@@ -109,7 +109,10 @@ impl From<AuthError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(serde_json::json!({"error": self.message, "code": self.code}));
+        let body = Json(super::openapi::ErrorBody {
+            error: self.message,
+            code: self.code,
+        });
         let mut response = (self.status, body).into_response();
         let headers = response.headers_mut();
         if self.status == StatusCode::UNAUTHORIZED {

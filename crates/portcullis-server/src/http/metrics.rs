@@ -18,6 +18,11 @@ use crate::store::Store;
 /// cannot hold a scrape, which then reports the last count.
 const SESSION_COUNT_BUDGET: Duration = Duration::from_millis(500);
 
+#[utoipa::path(get, path = "/metrics", tag = "operations", security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String),
+        (status = 401, description = "missing_token or invalid_token: METRICS_TOKEN is set and was not sent", body = super::openapi::ErrorBody),
+    ))]
 pub async fn metrics(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -8,6 +8,7 @@ pub mod error;
 mod extract;
 mod health;
 mod metrics;
+mod openapi;
 mod page;
 mod profile;
 mod revocations;
@@ -23,11 +24,14 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, delete, get, patch, post};
+use axum::routing::any;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use self::error::ApiError;
 use crate::auth::Auth;
@@ -88,62 +92,60 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
 
 pub fn router(state: AppState, cors_origins: &[String]) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
-        .route("/api/auth/register", post(auth::register))
-        .route("/api/auth/login", post(auth::login))
-        .route("/api/auth/me", get(auth::me).delete(auth::delete_me))
-        .route("/api/auth/verify", any(verify::verify))
+    // Every documented route goes through `routes!`: its operation and its
+    // route cannot part ways.
+    let (api, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::me, auth::delete_me))
+        .routes(routes!(verify::verify))
+        .routes(routes!(auth::forgot_password))
+        .routes(routes!(auth::reset_password))
+        .routes(routes!(auth::verify_email))
+        .routes(routes!(auth::resend_verification))
+        .routes(routes!(auth::confirm_email))
+        .routes(routes!(auth::change_email))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::logout_all))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(sessions::list))
+        .routes(routes!(sessions::delete))
+        .routes(routes!(admin::users, admin::create_user))
+        .routes(routes!(admin::update_user, admin::delete_user))
+        .routes(routes!(admin::password_reset))
+        .routes(routes!(admin::sessions))
+        .routes(routes!(admin::end_session))
+        .routes(routes!(admin::keys))
+        .routes(routes!(admin::audit))
+        .routes(routes!(admin::rotate_key))
+        .routes(routes!(admin::revoke_key))
+        .routes(routes!(profile::profile))
+        .routes(routes!(profile::data))
+        .routes(routes!(wellknown::jwks))
+        .routes(routes!(wellknown::openid_configuration))
+        .routes(routes!(page::page))
+        .routes(routes!(page::script))
+        .routes(routes!(page::style))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(openapi::document))
+        .split_for_parts();
+    // A long-poll may outlast REQUEST_TIMEOUT: the feed stays outside the
+    // deadline layer.
+    let (feed, feed_document) = OpenApiRouter::new()
+        .routes(routes!(revocations::feed))
+        .split_for_parts();
+    document.merge(feed_document);
+    openapi::publish(document);
+    api
+        // Envoy's ext_authz shape: any path below the prefix (see verify.rs).
         .route("/api/auth/verify/{*path}", any(verify::verify_prefixed))
-        .route("/api/auth/password/forgot", post(auth::forgot_password))
-        .route("/api/auth/password/reset", post(auth::reset_password))
-        .route("/api/auth/email/verify", post(auth::verify_email))
-        .route("/api/auth/email/resend", post(auth::resend_verification))
-        .route("/api/auth/email/confirm", post(auth::confirm_email))
-        .route("/api/auth/email", post(auth::change_email))
-        .route("/api/auth/refresh", post(auth::refresh))
-        .route("/api/auth/logout", post(auth::logout))
-        .route("/api/auth/logout-all", post(auth::logout_all))
-        .route("/api/auth/password", post(auth::change_password))
-        .route("/api/auth/sessions", get(sessions::list))
-        .route("/api/auth/sessions/{id}", delete(sessions::delete))
-        .route(
-            "/api/admin/users",
-            get(admin::users).post(admin::create_user),
-        )
-        .route(
-            "/api/admin/users/{id}",
-            patch(admin::update_user).delete(admin::delete_user),
-        )
-        .route(
-            "/api/admin/users/{id}/password-reset",
-            post(admin::password_reset),
-        )
-        .route("/api/admin/users/{id}/sessions", get(admin::sessions))
-        .route(
-            "/api/admin/users/{id}/sessions/{sid}",
-            delete(admin::end_session),
-        )
-        .route("/api/admin/keys", get(admin::keys))
-        .route("/api/admin/audit", get(admin::audit))
-        .route("/api/admin/keys/rotate", post(admin::rotate_key))
-        .route("/api/admin/keys/{kid}/revoke", post(admin::revoke_key))
-        .route("/api/profile", get(profile::profile))
-        .route("/api/data", get(profile::data))
-        .route("/.well-known/jwks.json", get(wellknown::jwks))
-        .route(
-            "/.well-known/openid-configuration",
-            get(wellknown::openid_configuration),
-        )
-        .route("/account", get(page::page))
-        .route("/account/account.js", get(page::script))
-        .route("/account/account.css", get(page::style))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::metrics))
+        .merge(openapi::docs())
         .fallback(|| async { ApiError::not_found() })
         .layer(middleware::from_fn_with_state(state.clone(), deadline))
-        // Added after the deadline layer: a long-poll may outlast REQUEST_TIMEOUT.
-        .route("/.well-known/revocations", get(revocations::feed))
+        .merge(feed)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .layer(middleware::from_fn(json_method_not_allowed))
         .layer(middleware::from_fn_with_state(

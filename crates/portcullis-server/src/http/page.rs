@@ -24,14 +24,20 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     response
 }
 
+#[utoipa::path(get, path = "/account", tag = "browser",
+    responses((status = 200, description = "The account page: sign up and in, sessions, password, mail links (`#reset=`, `#verify=`, `#email=`)", content_type = "text/html", body = String)))]
 pub async fn page() -> Response {
     asset("text/html; charset=utf-8", HTML)
 }
 
+#[utoipa::path(get, path = "/account/account.js", tag = "browser",
+    responses((status = 200, description = "The account page's script", content_type = "text/javascript", body = String)))]
 pub async fn script() -> Response {
     asset("text/javascript; charset=utf-8", JS)
 }
 
+#[utoipa::path(get, path = "/account/account.css", tag = "browser",
+    responses((status = 200, description = "The account page's style sheet", content_type = "text/css", body = String)))]
 pub async fn style() -> Response {
     asset("text/css; charset=utf-8", CSS)
 }

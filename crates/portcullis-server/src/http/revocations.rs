@@ -1,7 +1,6 @@
 //! `GET /.well-known/revocations`: the feed verifiers follow so that a logout
 //! reaches them within about a second. Answered from memory.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -13,20 +12,24 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{AppQuery, Client, require_shared_secret};
+use super::openapi::ErrorBody;
+use crate::auth::revocation::FeedPage;
 
 const DEFAULT_LIMIT: i64 = 1000;
 const MAX_LIMIT: i64 = 10_000;
 const MAX_WAIT_SECS: i64 = 30;
 const MAX_LONG_POLLS_PER_ADDRESS: usize = 8;
 
-fn number(query: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {
-    query
-        .get(name)
-        .map(|v| {
-            v.parse::<i64>()
-                .map_err(|_| ApiError::invalid_request(format!("{name} must be an integer")))
-        })
-        .transpose()
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FeedQuery {
+    /// The `cursor` of an earlier answer; without it (or with an unknown
+    /// one) the answer is a snapshot of every live entry.
+    since: Option<String>,
+    /// Long-poll up to this many seconds (at most 30) for something new.
+    wait: Option<i64>,
+    /// At most this many entries (1 to 10000, default 1000).
+    limit: Option<i64>,
 }
 
 /// Releases a long-poll slot of an address when the request ends, however
@@ -62,19 +65,25 @@ fn take_slot(state: &AppState, ip: IpAddr) -> Option<LongPollSlot<'_>> {
     Some(LongPollSlot { state, ip })
 }
 
+#[utoipa::path(get, path = "/.well-known/revocations", tag = "verification", params(FeedQuery),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Revocations after the cursor (`Cache-Control: no-store`); every revocation committed after an answer with cursor C appears in a later `since=C` answer, on any instance", body = FeedPage),
+        (status = 400, description = "invalid_request: `wait` or `limit` not an integer", body = ErrorBody),
+        (status = 401, description = "missing_token or invalid_token: REVOCATIONS_TOKEN is set and was not sent", body = ErrorBody),
+        (status = 429, description = "rate_limited: more than 8 long-polls from one address at once", body = ErrorBody),
+    ))]
 pub async fn feed(
     State(state): State<AppState>,
     Client(client): Client,
     headers: HeaderMap,
-    AppQuery(query): AppQuery<HashMap<String, String>>,
+    AppQuery(query): AppQuery<FeedQuery>,
 ) -> Result<Response, ApiError> {
     require_shared_secret(&headers, state.revocations_token.as_ref())?;
-    let limit = number(&query, "limit")?
-        .unwrap_or(DEFAULT_LIMIT)
-        .clamp(1, MAX_LIMIT);
-    let wait = number(&query, "wait")?.unwrap_or(0).clamp(0, MAX_WAIT_SECS);
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let wait = query.wait.unwrap_or(0).clamp(0, MAX_WAIT_SECS);
     let revocations = &state.auth.revocations;
-    let (since, reset) = match query.get("since") {
+    let (since, reset) = match &query.since {
         None => (None, false),
         Some(cursor) => match revocations.parse_cursor(cursor) {
             Some(id) => (Some(id), false),

@@ -17,8 +17,10 @@ use super::extract::{AppQuery, bearer_token, check_csrf};
 use super::{AppState, cookies};
 use crate::auth::AuthError;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VerifyQuery {
+    /// Answer 403 unless the user has this role.
     role: Option<String>,
 }
 
@@ -34,6 +36,21 @@ fn original_method(headers: &HeaderMap, own: Method) -> Method {
 }
 
 /// `/api/auth/verify[?role=R]`, any method.
+#[utoipa::path(method(get, head, post, put, patch, delete), path = "/api/auth/verify", tag = "verification",
+    security(("bearer" = []), ("cookie" = [])), params(VerifyQuery,
+        ("X-Forwarded-Method" = Option<String>, Header, description = "The original request's method (Traefik); unsafe methods need the CSRF header with a cookie credential"),
+        ("X-Original-Method" = Option<String>, Header, description = "The same, as the documented nginx configuration sends it"),
+    ),
+    responses(
+        (status = 200, description = "The caller may pass. Answered from memory, `Cache-Control: no-store`. Any method is answered, also below `/api/auth/verify/` (Envoy's ext_authz asks with the original method and path; there the query is not read).",
+            headers(
+                ("X-User-Id" = String, description = "The user's id"),
+                ("X-User-Email" = String, description = "The user's e-mail address"),
+                ("X-User-Roles" = String, description = "Comma-separated roles"),
+            )),
+        (status = 400, description = "invalid_request: a malformed query", body = super::openapi::ErrorBody),
+        (status = 403, description = "forbidden: the `role` is missing; csrf_failed: a cookie credential on an unsafe original method without the CSRF header", body = super::openapi::ErrorBody),
+    ))]
 pub async fn verify(
     State(state): State<AppState>,
     method: Method,

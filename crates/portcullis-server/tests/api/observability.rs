@@ -143,3 +143,112 @@ async fn metrics_are_open_without_a_token() {
     assert_eq!(unmatched, Some(1.0), "{text}");
     assert!(!text.contains("nothing-here"));
 }
+
+/// Every route of API.md, as the document must list it.
+const CONTRACT_ROUTES: &[(&str, &str)] = &[
+    ("post", "/api/auth/register"),
+    ("post", "/api/auth/login"),
+    ("post", "/api/auth/refresh"),
+    ("post", "/api/auth/logout"),
+    ("post", "/api/auth/logout-all"),
+    ("get", "/api/auth/me"),
+    ("delete", "/api/auth/me"),
+    ("get", "/api/auth/sessions"),
+    ("delete", "/api/auth/sessions/{id}"),
+    ("post", "/api/auth/password"),
+    ("post", "/api/auth/password/forgot"),
+    ("post", "/api/auth/password/reset"),
+    ("post", "/api/auth/email"),
+    ("post", "/api/auth/email/verify"),
+    ("post", "/api/auth/email/resend"),
+    ("post", "/api/auth/email/confirm"),
+    ("get", "/api/auth/verify"),
+    ("get", "/api/profile"),
+    ("get", "/api/data"),
+    ("get", "/api/admin/users"),
+    ("post", "/api/admin/users"),
+    ("patch", "/api/admin/users/{id}"),
+    ("delete", "/api/admin/users/{id}"),
+    ("post", "/api/admin/users/{id}/password-reset"),
+    ("get", "/api/admin/users/{id}/sessions"),
+    ("delete", "/api/admin/users/{id}/sessions/{sid}"),
+    ("get", "/api/admin/keys"),
+    ("post", "/api/admin/keys/rotate"),
+    ("post", "/api/admin/keys/{kid}/revoke"),
+    ("get", "/api/admin/audit"),
+    ("get", "/.well-known/jwks.json"),
+    ("get", "/.well-known/openid-configuration"),
+    ("get", "/.well-known/revocations"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+    ("get", "/docs"),
+    ("get", "/account"),
+];
+
+const SNAPSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
+
+/// The served document lists every route of the contract and equals the
+/// committed `openapi.json`, so a change to it is always a reviewed one:
+/// `UPDATE_OPENAPI_SNAPSHOT=1 cargo test -p portcullis-server --test api openapi`
+/// rewrites the file.
+#[tokio::test]
+async fn the_openapi_document_is_complete_and_unchanged() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/openapi.json", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let served: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(served["openapi"], "3.1.0");
+    for (method, path) in CONTRACT_ROUTES {
+        assert!(
+            served["paths"][path][method].is_object(),
+            "{method} {path} is not in the document"
+        );
+    }
+    let pretty = serde_json::to_string_pretty(&served).expect("json") + "\n";
+    if std::env::var("UPDATE_OPENAPI_SNAPSHOT").as_deref() == Ok("1") {
+        std::fs::write(SNAPSHOT, &pretty).expect("write the snapshot");
+        return;
+    }
+    let committed = std::fs::read_to_string(SNAPSHOT).unwrap_or_default();
+    assert!(
+        committed == pretty,
+        "/openapi.json differs from crates/portcullis-server/openapi.json; if the change is \
+         intended, rerun with UPDATE_OPENAPI_SNAPSHOT=1 and commit the file"
+    );
+}
+
+/// `/docs` is Swagger UI from files in the binary, pointed at the document,
+/// under a CSP that allows nothing from elsewhere.
+#[tokio::test]
+async fn the_docs_page_is_served_from_the_binary() {
+    let app = TestApp::spawn().await;
+    let page = app.get("/docs/", None).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    let html = page.text().await.expect("html");
+    assert!(
+        html.contains("swagger-ui-bundle.js") && !html.contains("http"),
+        "{html}"
+    );
+    for asset in ["swagger-ui-bundle.js", "swagger-ui.css"] {
+        let response = app.get(&format!("/docs/{asset}"), None).await;
+        assert_eq!(response.status(), StatusCode::OK, "{asset}");
+    }
+    let init = app
+        .get("/docs/swagger-initializer.js", None)
+        .await
+        .text()
+        .await
+        .expect("js");
+    assert!(init.contains("/openapi.json"), "{init}");
+}
