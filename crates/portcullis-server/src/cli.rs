@@ -1,4 +1,4 @@
-//! `portcullis serve | migrate | user create | keys list`. Every subcommand
+//! `portcullis serve | migrate | user create | user import | keys list|rotate|revoke`. Every subcommand
 //! reads the same settings from the environment.
 
 use std::process::ExitCode;
@@ -46,6 +46,28 @@ enum UserCommand {
         #[arg(long = "role")]
         roles: Vec<String>,
     },
+    /// Import accounts exported from another system (e.g. the Go design):
+    /// e-mail, name and a bcrypt hash per line, as JSON lines or CSV with a
+    /// header. Existing e-mails are skipped, so a file can be imported
+    /// again; bad lines are reported with their numbers and the rest goes
+    /// on. Users sign in with their old passwords, re-hashed to argon2id on
+    /// their first login.
+    Import {
+        file: std::path::PathBuf,
+        /// `jsonl` or `csv`; by default from the file's extension.
+        #[arg(long)]
+        format: Option<ImportFormat>,
+        /// Mark the imported addresses as verified (the old system checked
+        /// them).
+        #[arg(long)]
+        verified: bool,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ImportFormat {
+    Jsonl,
+    Csv,
 }
 
 #[derive(Subcommand, Debug)]
@@ -122,6 +144,38 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}\t{}\t{}", user.id, user.email, user.roles.join(","));
             auth.store.close().await;
+            Ok(())
+        }
+        Command::User(UserCommand::Import {
+            file,
+            format,
+            verified,
+        }) => {
+            let format = match format {
+                Some(ImportFormat::Csv) => auth::import::Format::Csv,
+                Some(ImportFormat::Jsonl) => auth::import::Format::JsonLines,
+                None if file
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("csv")) =>
+                {
+                    auth::import::Format::Csv
+                }
+                None => auth::import::Format::JsonLines,
+            };
+            let auth = app::build_auth(&config, crate::auth::limits::Limiter::new(None)).await?;
+            let summary = crate::import::run(&auth, &file, format, verified).await;
+            auth.store.close().await;
+            let summary = summary?;
+            println!(
+                "imported {}, skipped {} (already there), failed {}",
+                summary.imported, summary.skipped, summary.failed
+            );
+            if summary.failed > 0 {
+                anyhow::bail!(
+                    "{} line(s) could not be imported (see above)",
+                    summary.failed
+                );
+            }
             Ok(())
         }
         Command::Keys(KeysCommand::Rotate { now }) => {

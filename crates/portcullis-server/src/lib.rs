@@ -10,6 +10,7 @@ pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod import;
 pub mod mail;
 pub mod metrics;
 pub mod net;

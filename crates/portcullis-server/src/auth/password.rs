@@ -195,6 +195,21 @@ fn verify_now(password: &[u8], stored: &str) -> Verdict {
     }
 }
 
+/// Whether `stored` is a hash [`Passwords::verify`] understands: bcrypt as
+/// Go writes it (`$2a$`, cost 4–31, 60 characters) or an argon2 PHC string.
+pub fn is_importable(stored: &str) -> bool {
+    if is_bcrypt(stored) {
+        let cost = stored.get(4..6).and_then(|c| c.parse::<u32>().ok());
+        return stored.len() == 60
+            && cost.is_some_and(|c| (4..=31).contains(&c))
+            && stored.as_bytes()[6] == b'$'
+            && stored[7..]
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'/');
+    }
+    PasswordHash::new(stored).is_ok_and(|h| h.algorithm.as_str().starts_with("argon2"))
+}
+
 fn is_bcrypt(stored: &str) -> bool {
     ["$2a$", "$2b$", "$2x$", "$2y$"]
         .iter()

@@ -216,6 +216,13 @@ pub trait Store: Send + Sync + 'static {
     fn create_user(&self, user: &UserRecord)
     -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Inserts each user whose e-mail is free, in one transaction; for each,
+    /// whether it was inserted (`false`: the address was taken already).
+    fn import_users(
+        &self,
+        users: &[UserRecord],
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
+
     fn user_by_email(
         &self,
         email: &str,
@@ -498,6 +505,7 @@ macro_rules! forward {
 forward! {
     fn ping(&self) -> Result<(), StoreError>;
     fn create_user(&self, user: &UserRecord) -> Result<(), StoreError>;
+    fn import_users(&self, users: &[UserRecord]) -> Result<Vec<bool>, StoreError>;
     fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
     fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError>;
     fn set_password_hash(&self, user_id: Uuid, hash: &str, at: OffsetDateTime) -> Result<(), StoreError>;

@@ -86,6 +86,34 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn import_users(&self, users: &[UserRecord]) -> Result<Vec<bool>, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                let mut inserted = Vec::with_capacity(users.len());
+                for user in users {
+                    let roles = serde_json::to_string(&user.roles)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    let done = sqlx::query(
+                        "INSERT INTO users (id, email, name, password_hash, roles, email_verified, disabled, created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                         ON CONFLICT (email) DO NOTHING",
+                    )
+                    .bind(user.id)
+                    .bind(&user.email)
+                    .bind(&user.name)
+                    .bind(&user.password_hash)
+                    .bind(roles)
+                    .bind(user.email_verified)
+                    .bind(user.disabled)
+                    .bind(user.created_at)
+                    .bind(user.updated_at)
+                    .execute(&mut *tx)
+                    .await?;
+                    inserted.push(done.rows_affected() == 1);
+                }
+                tx.commit().await?;
+                Ok(inserted)
+            }
+
             async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
                 let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
                 sqlx::query(sqlx::AssertSqlSafe(sql))

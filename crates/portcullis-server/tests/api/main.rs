@@ -3,6 +3,7 @@
 
 mod admin;
 mod browser;
+mod client;
 mod cluster;
 mod cookies;
 mod edge;
@@ -13,6 +14,7 @@ mod lifecycle;
 mod limits;
 mod login;
 mod mail;
+mod migration;
 mod nginx;
 mod observability;
 mod protected;
