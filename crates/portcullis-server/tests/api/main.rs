@@ -14,6 +14,7 @@ mod lifecycle;
 mod limits;
 mod login;
 mod mail;
+mod middleware;
 mod migration;
 mod nginx;
 mod observability;
