@@ -10,6 +10,7 @@ mod edge;
 mod faults;
 mod gateway;
 mod helpers;
+mod interop;
 mod lifecycle;
 mod limits;
 mod login;
