@@ -7,6 +7,7 @@ mod client;
 mod cluster;
 mod cookies;
 mod edge;
+mod example;
 mod faults;
 mod gateway;
 mod helpers;
