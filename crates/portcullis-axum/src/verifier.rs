@@ -318,3 +318,30 @@ fn encode(text: &str) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwks_lifetime_follows_cache_control_within_bounds() {
+        let headers = |value: &str| {
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(
+                reqwest::header::CACHE_CONTROL,
+                value.parse().expect("header"),
+            );
+            headers
+        };
+        assert_eq!(
+            max_age(&headers("public, max-age=300")),
+            Duration::from_secs(300)
+        );
+        assert_eq!(max_age(&headers("max-age=0")), JWKS_MIN_AGE);
+        assert_eq!(max_age(&headers("max-age=99999999")), JWKS_MAX_AGE);
+        assert_eq!(max_age(&headers("no-cache")), JWKS_MIN_AGE);
+        assert_eq!(max_age(&reqwest::header::HeaderMap::new()), JWKS_MIN_AGE);
+        assert_eq!(encode("e1-42"), "e1-42");
+        assert_eq!(encode("a b&c"), "a%20b%26c");
+    }
+}
