@@ -60,7 +60,8 @@ start_go() {
   for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$GO_PORT/" && break; sleep 0.05; done
 }
 
-json_field() { sed -E "s/.*\"$1\":\"([^\"]+)\".*/\\1/"; }
+# The first string member `$1` of the JSON on stdin, on a line of its own.
+json_field() { grep -o "\"$1\":\"[^\"]*\"" | head -n 1 | cut -d'"' -f4; }
 
 register() { # base email → the whole JSON answer
   curl -fs -X POST "$1/api/auth/register" -H 'Content-Type: application/json' \
@@ -69,7 +70,7 @@ register() { # base email → the whole JSON answer
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# wrk once: prints "requests/s p50_ms p99_ms µs_cpu_per_request"
+# wrk once: prints "requests/s p50_ms p99_ms µs_cpu_per_request non_2xx"
 wrk_once() { # pid script url [extra wrk args…]
   local pid=$1 script=$2 url=$3; shift 3
   local before after hz
@@ -78,18 +79,19 @@ wrk_once() { # pid script url [extra wrk args…]
   taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$script" "$@" "$url" >"$work/wrk.out" 2>&1
   after=$(cpu_ticks "$pid")
   awk -v ticks=$((after - before)) -v hz="$hz" '
+    /Non-2xx/ {errors=$NF}
     /Requests\/sec/ {rps=$2}
     /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
     /requests in/ {n=$1}
     function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
-    END { printf "%.0f %.3f %.3f %.1f\n", rps, ms(p50), ms(p99), (n > 0 ? ticks / hz * 1e6 / n : 0) }' "$work/wrk.out"
+    END { printf "%.0f %.3f %.3f %.1f %d\n", rps, ms(p50), ms(p99), (n > 0 ? ticks / hz * 1e6 / n : 0), errors }' "$work/wrk.out"
 }
 
 # Median of each column over the rounds (mawk has no asort).
 median_of() {
   local data
   data=$(cat)
-  for col in 1 2 3 4; do
+  for col in 1 2 3 4 5; do
     echo "$data" | awk -v c=$col '{print $c}' | sort -n |
       awk '{v[NR] = $1} END {printf "%s ", v[int((NR + 1) / 2)]}'
   done
@@ -111,7 +113,7 @@ EOF
 # Round-robin over a file of tokens (one a line).
 cat >"$work/many.lua" <<'EOF'
 local tokens, i = {}, 0
-for line in io.lines(os.getenv("TOKENS")) do tokens[#tokens + 1] = line end
+for line in io.lines(os.getenv("TOKENS")) do if #line > 0 then tokens[#tokens + 1] = line end end
 request = function()
   i = i % #tokens + 1
   return wrk.format("GET", nil, {Authorization = "Bearer " .. tokens[i]})
@@ -122,7 +124,7 @@ EOF
 # every request is a real rotation, never a grace replay.
 cat >"$work/refresh.lua" <<'EOF'
 local pool = {}
-for line in io.lines(os.getenv("REFRESH")) do pool[#pool + 1] = line end
+for line in io.lines(os.getenv("REFRESH")) do if #line > 0 then pool[#pool + 1] = line end end
 local broken = 0
 request = function()
   local token = table.remove(pool, 1)
@@ -192,9 +194,9 @@ kill "$go_pid"; wait "$go_pid" 2>/dev/null || true
 value() { awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$results"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 {
-  echo "| scenario | requests/s | p50 ms | p99 ms | server CPU µs/request |"
-  echo "|---|---:|---:|---:|---:|"
-  awk '{printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5}' "$results"
+  echo "| scenario | requests/s | p50 ms | p99 ms | server CPU µs/request | non-2xx |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  awk '{printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6}' "$results"
   echo
   echo "- profile vs Go: $(ratio "$(value portcullis-profile 2)" "$(value go-profile 2)")× requests/s"
   echo "- profile with 10 000 tokens vs Go: $(ratio "$(value portcullis-profile-10k-tokens 2)" "$(value go-profile 2)")× requests/s"
