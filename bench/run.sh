@@ -101,7 +101,11 @@ median_of() {
 scenario() { # name pid script url [wrk args]
   local name=$1; shift
   local rows=()
-  for _ in $(seq 1 "$ROUNDS"); do rows+=("$(wrk_once "$@")"); done
+  for round in $(seq 1 "$ROUNDS"); do
+    # Refresh chains are spent by a round: each round gets its own.
+    [ -n "${CHAINS:-}" ] && export REFRESH="$CHAINS.$round"
+    rows+=("$(wrk_once "$@")")
+  done
   printf '%s\n' "${rows[@]}" | median_of | sed "s/^/$name /"
 }
 
@@ -160,12 +164,17 @@ for _ in $(seq 1 10000); do
   refresh=$(echo "$answer" | json_field refresh_token)
 done
 TOKENS="$work/tokens.txt" scenario "portcullis-profile-10k-tokens" "$portcullis_pid" "$work/many.lua" "$p/api/profile" >>"$results"
-# Refresh chains: 256 sessions, each chain followed to its end.
-: >"$work/refresh.txt"
-for i in $(seq 1 256); do
-  register "$p" "r$i@example.com" | json_field refresh_token >>"$work/refresh.txt"
-done
-REFRESH="$work/refresh.txt" scenario "portcullis-refresh" "$portcullis_pid" "$work/refresh.lua" "$p/api/auth/refresh" >>"$results"
+# Refresh chains: 128 sessions a round, each chain followed to its end.
+chains() { # base file
+  for round in $(seq 1 "$ROUNDS"); do
+    : >"$2.$round"
+    for i in $(seq 1 128); do
+      register "$1" "r$round-$i@example.com" | json_field refresh_token >>"$2.$round"
+    done
+  done
+}
+chains "$p" "$work/refresh"
+CHAINS="$work/refresh" scenario "portcullis-refresh" "$portcullis_pid" "$work/refresh.lua" "$p/api/auth/refresh" >>"$results"
 kill "$portcullis_pid"; wait "$portcullis_pid" 2>/dev/null || true
 
 # Start-up to ready on the existing database (keys, revocations loaded).
@@ -184,11 +193,8 @@ idle_rss_go=$(awk '/VmRSS/ {print $2}' "/proc/$go_pid/status")
 TOKEN=$(register "$g" bench@example.com | json_field access_token)
 export TOKEN
 scenario "go-profile" "$go_pid" "$work/get.lua" "$g/api/profile" >>"$results"
-: >"$work/refresh.txt"
-for i in $(seq 1 256); do
-  register "$g" "r$i@example.com" | json_field refresh_token >>"$work/refresh.txt"
-done
-REFRESH="$work/refresh.txt" scenario "go-refresh" "$go_pid" "$work/refresh.lua" "$g/api/auth/refresh" >>"$results"
+chains "$g" "$work/go-refresh"
+CHAINS="$work/go-refresh" scenario "go-refresh" "$go_pid" "$work/refresh.lua" "$g/api/auth/refresh" >>"$results"
 kill "$go_pid"; wait "$go_pid" 2>/dev/null || true
 
 value() { awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$results"; }
