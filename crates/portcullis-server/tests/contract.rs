@@ -20,19 +20,6 @@ const CONFIG: &str = concat!(
 const UNAUTHENTICATED_BUDGET: u32 = 90;
 const AUTHENTICATED_BUDGET: u32 = 150;
 
-/// The `st` executable, from `PORTCULLIS_TEST_SCHEMATHESIS`.
-fn schemathesis() -> Option<String> {
-    let found = std::env::var("PORTCULLIS_TEST_SCHEMATHESIS").ok();
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "PORTCULLIS_TEST_SCHEMATHESIS must name schemathesis's `st` in CI"
-        );
-        eprintln!("skipping the contract test: PORTCULLIS_TEST_SCHEMATHESIS is not set");
-    }
-    found
-}
-
 /// One schemathesis run with every check; its report on failure.
 async fn run(st: &str, app: &TestApp, budget: u32, extra: Vec<String>) {
     let mut args: Vec<String> = [
@@ -90,7 +77,10 @@ async fn run(st: &str, app: &TestApp, budget: u32, extra: Vec<String>) {
 
 #[tokio::test]
 async fn the_server_keeps_its_openapi_contract() {
-    let Some(st) = schemathesis() else { return };
+    let Some(st) = helpers::tool_from_env("PORTCULLIS_TEST_SCHEMATHESIS", "schemathesis's `st`")
+    else {
+        return;
+    };
     // Budgets opened wide, so that generated requests meet the rules, not
     // the rate limits.
     let app = TestApp::spawn_with(&[

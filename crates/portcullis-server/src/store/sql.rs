@@ -14,6 +14,44 @@ macro_rules! sql_store {
             matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
         }
 
+        enum InsertUserError {
+            Sql(sqlx::Error),
+            Store(StoreError),
+        }
+
+        /// Inserts `user`; with `skip_taken` a taken e-mail is left alone
+        /// (0 rows) instead of failing. The SQL error is kept whole so the
+        /// caller can tell a unique violation.
+        async fn insert_user(
+            conn: &mut $conn,
+            user: &UserRecord,
+            skip_taken: bool,
+        ) -> Result<u64, InsertUserError> {
+            let roles = serde_json::to_string(&user.roles)
+                .map_err(|e| InsertUserError::Store(StoreError::Corrupt(e.to_string())))?;
+            let sql = if skip_taken {
+                "INSERT INTO users (id, email, name, password_hash, roles, email_verified, disabled, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (email) DO NOTHING"
+            } else {
+                "INSERT INTO users (id, email, name, password_hash, roles, email_verified, disabled, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            };
+            let done = sqlx::query(sql)
+                .bind(user.id)
+                .bind(&user.email)
+                .bind(&user.name)
+                .bind(&user.password_hash)
+                .bind(roles)
+                .bind(user.email_verified)
+                .bind(user.disabled)
+                .bind(user.created_at)
+                .bind(user.updated_at)
+                .execute(conn)
+                .await
+                .map_err(InsertUserError::Sql)?;
+            Ok(done.rows_affected())
+        }
+
         async fn insert_revocation(
             tx: &mut $conn,
             revocation: &Revocation,
@@ -59,29 +97,11 @@ macro_rules! sql_store {
             }
 
             async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-                let roles =
-                    serde_json::to_string(&user.roles).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                sqlx::query(
-                    "INSERT INTO users (id, email, name, password_hash, roles, email_verified, disabled, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(user.id)
-                .bind(&user.email)
-                .bind(&user.name)
-                .bind(&user.password_hash)
-                .bind(roles)
-                .bind(user.email_verified)
-                .bind(user.disabled)
-                .bind(user.created_at)
-                .bind(user.updated_at)
-                .execute(self.writer())
-                .await
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        StoreError::Conflict("email")
-                    } else {
-                        e.into()
-                    }
+                let mut conn = self.writer().acquire().await?;
+                insert_user(&mut conn, user, false).await.map_err(|e| match e {
+                    InsertUserError::Sql(e) if is_unique_violation(&e) => StoreError::Conflict("email"),
+                    InsertUserError::Sql(e) => e.into(),
+                    InsertUserError::Store(e) => e,
                 })?;
                 Ok(())
             }
@@ -90,25 +110,11 @@ macro_rules! sql_store {
                 let mut tx = self.writer().begin().await?;
                 let mut inserted = Vec::with_capacity(users.len());
                 for user in users {
-                    let roles = serde_json::to_string(&user.roles)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    let done = sqlx::query(
-                        "INSERT INTO users (id, email, name, password_hash, roles, email_verified, disabled, created_at, updated_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                         ON CONFLICT (email) DO NOTHING",
-                    )
-                    .bind(user.id)
-                    .bind(&user.email)
-                    .bind(&user.name)
-                    .bind(&user.password_hash)
-                    .bind(roles)
-                    .bind(user.email_verified)
-                    .bind(user.disabled)
-                    .bind(user.created_at)
-                    .bind(user.updated_at)
-                    .execute(&mut *tx)
-                    .await?;
-                    inserted.push(done.rows_affected() == 1);
+                    let rows = insert_user(&mut tx, user, true).await.map_err(|e| match e {
+                        InsertUserError::Sql(e) => StoreError::from(e),
+                        InsertUserError::Store(e) => e,
+                    })?;
+                    inserted.push(rows == 1);
                 }
                 tx.commit().await?;
                 Ok(inserted)

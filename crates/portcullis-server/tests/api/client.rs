@@ -9,18 +9,15 @@ use portcullis_client::{Authenticated, Client};
 use crate::helpers::{PASSWORD, TestApp};
 
 /// Requests to `route` the server counted, from its own metrics.
-async fn served(app: &TestApp, route: &str) -> u64 {
+async fn served(app: &TestApp, route: &str) -> f64 {
     let text = app
         .get("/metrics", None)
         .await
         .text()
         .await
         .expect("metrics");
-    text.lines()
-        .filter(|l| l.starts_with("portcullis_http_requests_total{"))
-        .filter(|l| l.contains(&format!("route=\"{route}\"")))
-        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<u64>().ok()))
-        .sum()
+    crate::helpers::sample(&text, "portcullis_http_requests_total", &[("route", route)])
+        .unwrap_or(0.0)
 }
 
 #[tokio::test]
@@ -138,7 +135,7 @@ async fn fifty_concurrent_callers_share_one_refresh() {
         let status = caller.await.expect("join").expect("request");
         assert_eq!(status, reqwest::StatusCode::OK);
     }
-    assert_eq!(served(&app, "/api/auth/refresh").await - before, 1);
+    assert_eq!(served(&app, "/api/auth/refresh").await - before, 1.0);
     let stored = stored.lock().expect("lock").clone();
     assert_eq!(stored.len(), 1);
     assert_ne!(stored[0], session.tokens.refresh_token);
@@ -173,7 +170,7 @@ async fn token_expired_refreshes_once_and_retries() {
         .await
         .expect("profile after a refresh");
     assert_eq!(profile.status(), reqwest::StatusCode::OK);
-    assert_eq!(served(&app, "/api/auth/refresh").await - before, 1);
+    assert_eq!(served(&app, "/api/auth/refresh").await - before, 1.0);
     // Any other error is handed back, not retried.
     authed.logout().await.expect("logout");
     let error = authed.get("/api/profile").await.expect_err("revoked");

@@ -1,62 +1,11 @@
 //! Cookie mode, CSRF and CORS (API.md, Cookie mode).
 
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, SET_COOKIE};
+use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
 use crate::backends;
-use crate::helpers::{PASSWORD, TestApp, assert_error};
-
-/// The cookies a response sets: name → (value, attributes).
-fn set_cookies(headers: &HeaderMap) -> Vec<(String, String, String)> {
-    headers
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(|line| {
-            let (pair, attributes) = line.split_once(';').unwrap_or((line, ""));
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (
-                name.trim().to_owned(),
-                value.trim().to_owned(),
-                attributes.to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn cookie<'a>(cookies: &'a [(String, String, String)], name: &str) -> &'a (String, String, String) {
-    cookies
-        .iter()
-        .find(|c| c.0 == name)
-        .unwrap_or_else(|| panic!("no {name} cookie in {cookies:?}"))
-}
-
-/// A browser's jar, kept by hand so the tests choose exactly what is sent.
-#[derive(Debug, Clone)]
-struct Jar {
-    access: String,
-    refresh: String,
-    csrf: String,
-}
-
-impl Jar {
-    fn from(headers: &HeaderMap) -> Self {
-        let cookies = set_cookies(headers);
-        Self {
-            access: cookie(&cookies, "access_token").1.clone(),
-            refresh: cookie(&cookies, "refresh_token").1.clone(),
-            csrf: cookie(&cookies, "csrf_token").1.clone(),
-        }
-    }
-
-    fn header(&self) -> String {
-        format!(
-            "access_token={}; refresh_token={}; csrf_token={}",
-            self.access, self.refresh, self.csrf
-        )
-    }
-}
+use crate::helpers::{Jar, PASSWORD, TestApp, assert_error, cookie, set_cookies};
 
 async fn cookie_login(app: &TestApp, email: &str) -> (Jar, Value, HeaderMap) {
     let response = app

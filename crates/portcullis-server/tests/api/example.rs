@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use portcullis_axum::Verifier;
 use portcullis_client::{Authenticated, Client};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, TestApp, eventually, kid_of};
@@ -102,14 +102,7 @@ async fn the_notes_service_follows_logouts_and_keys() {
 
     // A new signing key: its tokens work without restarting the service.
     let root = app.admin().await;
-    let rotate = app
-        .client
-        .request(Method::POST, app.url("/api/admin/keys/rotate?now=true"))
-        .bearer_auth(&root.access)
-        .send()
-        .await
-        .expect("rotate");
-    assert_eq!(rotate.status(), StatusCode::OK);
+    app.rotate_key_now(&root.access).await;
     let fresh = portcullis
         .login("ada@example.com", PASSWORD, None)
         .await
@@ -125,14 +118,7 @@ async fn the_notes_service_follows_logouts_and_keys() {
         notes(&app.client, &notes_url, &grace.tokens.access_token).await,
         StatusCode::OK
     );
-    let revoke = app
-        .client
-        .post(app.url(&format!("/api/admin/keys/{old_kid}/revoke")))
-        .bearer_auth(&root.access)
-        .send()
-        .await
-        .expect("revoke");
-    assert_eq!(revoke.status(), StatusCode::NO_CONTENT);
+    app.revoke_key(&root.access, &old_kid).await;
     eventually(Duration::from_secs(3), || async {
         notes(&app.client, &notes_url, &grace.tokens.access_token).await == StatusCode::UNAUTHORIZED
     })

@@ -30,10 +30,8 @@ backends! {
         let (email, _) = app.new_user().await;
         let response = app.client.post(app.url("/api/auth/login?mode=cookie"))
             .json(&json!({"email": email, "password": crate::helpers::PASSWORD})).send().await.expect("request");
-        let cookies: Vec<String> = response.headers().get_all("set-cookie").iter()
-            .filter_map(|v| v.to_str().ok()).map(|v| v.split(';').next().unwrap_or_default().to_owned()).collect();
-        let jar = cookies.join("; ");
-        let csrf = cookies.iter().find_map(|c| c.strip_prefix("csrf_token=")).expect("csrf").to_owned();
+        let cookies = crate::helpers::Jar::from(response.headers());
+        let (jar, csrf) = (cookies.header(), cookies.csrf);
         let verify = |method: &'static str, csrf: Option<&str>| {
             let mut request = app.client.get(app.url("/api/auth/verify")).header("cookie", &jar).header("x-forwarded-method", method);
             if let Some(csrf) = csrf {
@@ -81,20 +79,8 @@ async fn envoy_shaped_checks() {
         .send()
         .await
         .expect("request");
-    let cookies: Vec<String> = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.split(';').next())
-        .map(str::to_owned)
-        .collect();
-    let jar = cookies.join("; ");
-    let csrf = cookies
-        .iter()
-        .find_map(|c| c.strip_prefix("csrf_token="))
-        .expect("csrf")
-        .to_owned();
+    let cookies = crate::helpers::Jar::from(response.headers());
+    let (jar, csrf) = (cookies.header(), cookies.csrf);
     let check = |method: reqwest::Method, csrf: Option<&str>| {
         let mut request = app
             .client

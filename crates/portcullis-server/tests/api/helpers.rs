@@ -619,6 +619,30 @@ impl TestApp {
     /// Logs `email` in again (a new session) and returns the tokens.
     /// Creates `root@example.com`, an administrator, with the CLI (as an
     /// operator would) and signs in as it.
+    /// Rotates in a key that signs at once (`?now=true`), as `admin`.
+    pub async fn rotate_key_now(&self, admin: &str) {
+        let response = self
+            .client
+            .post(self.url("/api/admin/keys/rotate?now=true"))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .expect("rotate");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    /// Revokes key `kid`, as `admin`.
+    pub async fn revoke_key(&self, admin: &str, kid: &str) {
+        let response = self
+            .client
+            .post(self.url(&format!("/api/admin/keys/{kid}/revoke")))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .expect("revoke");
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    }
+
     pub async fn admin(&self) -> Tokens {
         let output = self.env.run(
             &[
@@ -824,4 +848,109 @@ pub fn mint_hs256(claims: &Value) -> String {
         .expect("secret")
         .sign(&claims)
         .expect("sign")
+}
+
+/// The cookies a response sets: name → (value, attributes).
+pub fn set_cookies(headers: &reqwest::header::HeaderMap) -> Vec<(String, String, String)> {
+    headers
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|line| {
+            let (pair, attributes) = line.split_once(';').unwrap_or((line, ""));
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (
+                name.trim().to_owned(),
+                value.trim().to_owned(),
+                attributes.to_owned(),
+            )
+        })
+        .collect()
+}
+
+pub fn cookie<'a>(
+    cookies: &'a [(String, String, String)],
+    name: &str,
+) -> &'a (String, String, String) {
+    cookies
+        .iter()
+        .find(|c| c.0 == name)
+        .unwrap_or_else(|| panic!("no {name} cookie in {cookies:?}"))
+}
+
+/// A browser's jar, kept by hand so the tests choose exactly what is sent.
+#[derive(Debug, Clone)]
+pub struct Jar {
+    pub access: String,
+    pub refresh: String,
+    pub csrf: String,
+}
+
+impl Jar {
+    pub fn from(headers: &reqwest::header::HeaderMap) -> Self {
+        let cookies = set_cookies(headers);
+        Self {
+            access: cookie(&cookies, "access_token").1.clone(),
+            refresh: cookie(&cookies, "refresh_token").1.clone(),
+            csrf: cookie(&cookies, "csrf_token").1.clone(),
+        }
+    }
+
+    pub fn header(&self) -> String {
+        format!(
+            "access_token={}; refresh_token={}; csrf_token={}",
+            self.access, self.refresh, self.csrf
+        )
+    }
+}
+
+/// One sample line: `name{k="v",...} value`.
+fn parse(line: &str) -> Option<(String, std::collections::BTreeMap<String, String>, f64)> {
+    let (series, value) = line.rsplit_once(' ')?;
+    let value = value.parse().ok()?;
+    let (name, labels) = match series.split_once('{') {
+        Some((name, rest)) => (name, rest.strip_suffix('}')?),
+        None => (series, ""),
+    };
+    let labels = labels
+        .split("\",")
+        .filter(|pair| !pair.is_empty())
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once("=\"")?;
+            Some((k.to_owned(), v.trim_end_matches('"').to_owned()))
+        })
+        .collect();
+    Some((name.to_owned(), labels, value))
+}
+
+/// The sum of every sample of `name` whose labels include `labels`; `None`
+/// when there is none.
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let matching: Vec<f64> = text
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(parse)
+        .filter(|(n, l, _)| {
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|(_, _, v)| v)
+        .collect();
+    (!matching.is_empty()).then(|| matching.iter().sum())
+}
+
+/// A tool a test needs, named by the environment variable `var`: `None`,
+/// after saying why, where it is not set; under `CI=true` that fails.
+pub fn tool_from_env(var: &str, what: &str) -> Option<String> {
+    let found = std::env::var(var).ok();
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{var} ({what}) must be set in CI"
+        );
+        eprintln!("skipping: {var} ({what}) is not set");
+    }
+    found
 }

@@ -11,19 +11,6 @@ const SCRIPT: &str = concat!(
     "/tests/interop/verify_with_pyjwt.py"
 );
 
-/// A Python with PyJWT[crypto], from `PORTCULLIS_TEST_PYTHON`.
-fn python() -> Option<String> {
-    let python = std::env::var("PORTCULLIS_TEST_PYTHON").ok();
-    if python.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "PORTCULLIS_TEST_PYTHON (a Python with PyJWT) must be set in CI"
-        );
-        eprintln!("skipping the PyJWT test: PORTCULLIS_TEST_PYTHON is not set");
-    }
-    python
-}
-
 async fn pyjwt(python: &str, jwks_url: String, token: String) -> (bool, String) {
     let python = python.to_owned();
     let output = tokio::task::spawn_blocking(move || {
@@ -48,7 +35,11 @@ async fn pyjwt(python: &str, jwks_url: String, token: String) -> (bool, String) 
 
 #[tokio::test]
 async fn pyjwt_verifies_portcullis_tokens_with_the_jwks() {
-    let Some(python) = python() else { return };
+    let Some(python) =
+        crate::helpers::tool_from_env("PORTCULLIS_TEST_PYTHON", "a Python with PyJWT")
+    else {
+        return;
+    };
     for algorithm in ["EdDSA", "ES256", "RS256"] {
         let app = TestApp::spawn_with(&[("JWT_ALGORITHM", algorithm)]).await;
         let (email, body) = app.new_user().await;

@@ -137,14 +137,7 @@ async fn keys_rotate_and_are_revoked_under_a_running_service() {
     // A new key signs at once: its tokens are accepted (an unknown kid
     // refetches the JWKS), the old key's still are.
     let root = app.admin().await;
-    let rotated = app
-        .client
-        .post(app.url("/api/admin/keys/rotate?now=true"))
-        .bearer_auth(&root.access)
-        .send()
-        .await
-        .expect("rotate");
-    assert_eq!(rotated.status(), StatusCode::OK);
+    app.rotate_key_now(&root.access).await;
     let (_, body) = app.new_user().await;
     let new = Tokens::of(&body["tokens"]);
     assert_ne!(crate::helpers::kid_of(&new.access), old_kid);
@@ -158,14 +151,7 @@ async fn keys_rotate_and_are_revoked_under_a_running_service() {
     );
 
     // The old key is revoked: its tokens stop, cached or not.
-    let revoked = app
-        .client
-        .post(app.url(&format!("/api/admin/keys/{old_kid}/revoke")))
-        .bearer_auth(&root.access)
-        .send()
-        .await
-        .expect("revoke");
-    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    app.revoke_key(&root.access, &old_kid).await;
     eventually(Duration::from_secs(3), || async {
         status(&app.client, &me_url, Some(&old.access)).await == StatusCode::UNAUTHORIZED
     })

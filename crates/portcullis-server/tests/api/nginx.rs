@@ -309,20 +309,8 @@ async fn nginx_forward_auth_with_cookies() {
         .await
         .expect("login through nginx");
     assert_eq!(login.status(), StatusCode::OK);
-    let cookies: Vec<String> = login
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.split(';').next())
-        .map(str::to_owned)
-        .collect();
-    let jar = cookies.join("; ");
-    let csrf = cookies
-        .iter()
-        .find_map(|c| c.strip_prefix("csrf_token="))
-        .expect("csrf cookie")
-        .to_owned();
+    let cookies = crate::helpers::Jar::from(login.headers());
+    let (jar, csrf) = (cookies.header(), cookies.csrf);
 
     let get = client
         .get(nginx.url("/notes"))

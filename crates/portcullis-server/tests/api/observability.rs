@@ -1,51 +1,13 @@
 //! What operators and integrators read: `/metrics` (Prometheus text).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 
 use crate::backends;
-use crate::helpers::{PASSWORD, TestApp, Tokens, assert_error};
+use crate::helpers::{PASSWORD, TestApp, Tokens, assert_error, sample};
 
 const METRICS_TOKEN: &str = "metrics-scraper-secret-0123456789";
-
-/// One sample line: `name{k="v",...} value`.
-fn parse(line: &str) -> Option<(String, BTreeMap<String, String>, f64)> {
-    let (series, value) = line.rsplit_once(' ')?;
-    let value = value.parse().ok()?;
-    let (name, labels) = match series.split_once('{') {
-        Some((name, rest)) => (name, rest.strip_suffix('}')?),
-        None => (series, ""),
-    };
-    let labels = labels
-        .split("\",")
-        .filter(|pair| !pair.is_empty())
-        .filter_map(|pair| {
-            let (k, v) = pair.split_once("=\"")?;
-            Some((k.to_owned(), v.trim_end_matches('"').to_owned()))
-        })
-        .collect();
-    Some((name.to_owned(), labels, value))
-}
-
-/// The sum of every sample of `name` whose labels include `labels`; `None`
-/// when there is none.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let matching: Vec<f64> = text
-        .lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(parse)
-        .filter(|(n, l, _)| {
-            n == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
-        })
-        .map(|(_, _, v)| v)
-        .collect();
-    (!matching.is_empty()).then(|| matching.iter().sum())
-}
 
 async fn scrape(app: &TestApp) -> String {
     let response = app
