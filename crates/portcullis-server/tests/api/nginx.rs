@@ -172,6 +172,35 @@ fn substitute(text: &str, pairs: &[(&str, &str)]) -> String {
     })
 }
 
+/// The upstream, nginx in front of it and `app`, and a client; `None` where
+/// nginx is not installed (after saying so).
+async fn gateway(app: &TestApp) -> Option<(Upstream, Nginx, Client)> {
+    let upstream = Upstream::start().await;
+    let portcullis = app.address.trim_start_matches("http://").to_owned();
+    let nginx = Nginx::start(&portcullis, &upstream.address).await?;
+    let client = Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    Some((upstream, nginx, client))
+}
+
+async fn login_through(
+    client: &Client,
+    nginx: &Nginx,
+    path: &str,
+    email: &str,
+) -> reqwest::Response {
+    let login = client
+        .post(nginx.url(path))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("login through nginx");
+    assert_eq!(login.status(), StatusCode::OK);
+    login
+}
+
 #[tokio::test]
 async fn nginx_forward_auth() {
     let app = TestApp::spawn_with(&[
@@ -179,25 +208,13 @@ async fn nginx_forward_auth() {
         ("TRUSTED_PROXIES", "127.0.0.1"),
     ])
     .await;
-    let upstream = Upstream::start().await;
-    let portcullis = app.address.trim_start_matches("http://").to_owned();
-    let Some(nginx) = Nginx::start(&portcullis, &upstream.address).await else {
+    let Some((upstream, nginx, client)) = gateway(&app).await else {
         return;
     };
-    let client = Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
 
     // Login through the gateway: Portcullis's own routes pass through.
     let (email, _) = app.new_user().await;
-    let login = client
-        .post(nginx.url("/api/auth/login"))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .expect("login through nginx");
-    assert_eq!(login.status(), StatusCode::OK);
+    let login = login_through(&client, &nginx, "/api/auth/login", &email).await;
     let body: Value = login.json().await.expect("json");
     let tokens = Tokens::of(&body["tokens"]);
     let user_id = body["user"]["id"].as_str().expect("id").to_owned();
@@ -292,23 +309,11 @@ async fn nginx_forward_auth() {
 #[tokio::test]
 async fn nginx_forward_auth_with_cookies() {
     let app = TestApp::spawn_with(&[("COOKIE_SECURE", "false")]).await;
-    let upstream = Upstream::start().await;
-    let portcullis = app.address.trim_start_matches("http://").to_owned();
-    let Some(nginx) = Nginx::start(&portcullis, &upstream.address).await else {
+    let Some((upstream, nginx, client)) = gateway(&app).await else {
         return;
     };
-    let client = Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
     let (email, _) = app.new_user().await;
-    let login = client
-        .post(nginx.url("/api/auth/login?mode=cookie"))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .expect("login through nginx");
-    assert_eq!(login.status(), StatusCode::OK);
+    let login = login_through(&client, &nginx, "/api/auth/login?mode=cookie", &email).await;
     let cookies = crate::helpers::Jar::from(login.headers());
     let (jar, csrf) = (cookies.header(), cookies.csrf);
 
