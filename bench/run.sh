@@ -114,6 +114,19 @@ local token = os.getenv("TOKEN")
 wrk.headers["Authorization"] = token and ("Bearer " .. token) or nil
 EOF
 
+cat >"$work/login.lua" <<EOF
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"email":"bench@example.com","password":"$PASSWORD"}'
+EOF
+
+# A fixed rate: each connection waits DELAY_MS between requests.
+cat >"$work/paced.lua" <<'EOF'
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
+local pause = tonumber(os.getenv("DELAY_MS"))
+delay = function() return pause end
+EOF
+
 # Round-robin over a file of tokens (one a line).
 cat >"$work/many.lua" <<'EOF'
 local tokens, i = {}, 0
@@ -175,6 +188,23 @@ chains() { # base file
 }
 chains "$p" "$work/refresh"
 CHAINS="$work/refresh" scenario "portcullis-refresh" "$portcullis_pid" "$work/refresh.lua" "$p/api/auth/refresh" >>"$results"
+# Logins: bound by argon2id by design. Capacity is cores ÷ one hash; the
+# server has one core here, and the hash time is its own start-up
+# measurement. Limits and lock-outs are raised for the run (start_portcullis).
+hash_seconds=$(curl -fs "$p/metrics" | awk '/^portcullis_password_hash_cost_seconds/ {print $2}')
+scenario "portcullis-login" "$portcullis_pid" "$work/login.lua" "$p/api/auth/login" >>"$results"
+# Profile p99 at a fixed rate (8 connections, one request per 8 ms each:
+# ~1000 req/s), idle and then during a login flood.
+DELAY_MS=8 CONNECTIONS=8 scenario "portcullis-profile-paced-idle" "$portcullis_pid" "$work/paced.lua" "$p/api/profile" >>"$results"
+flood_rows=()
+for _ in $(seq 1 "$ROUNDS"); do
+  taskset -c 1 wrk -t1 -c16 -d"$((DURATION + 2))s" -s "$work/login.lua" "$p/api/auth/login" >/dev/null 2>&1 &
+  flood=$!
+  sleep 1
+  flood_rows+=("$(DELAY_MS=8 CONNECTIONS=8 wrk_once "$portcullis_pid" "$work/paced.lua" "$p/api/profile")")
+  wait "$flood"
+done
+printf '%s\n' "${flood_rows[@]}" | median_of | sed "s/^/portcullis-profile-paced-login-flood /" >>"$results"
 kill "$portcullis_pid"; wait "$portcullis_pid" 2>/dev/null || true
 
 # Start-up to ready on the existing database (keys, revocations loaded).
@@ -208,6 +238,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
   echo "- profile with 10 000 tokens vs Go: $(ratio "$(value portcullis-profile-10k-tokens 2)" "$(value go-profile 2)")× requests/s"
   echo "- profile CPU/request vs no-auth route: $(ratio "$(value portcullis-profile 5)" "$(value portcullis-noauth 5)")×"
   echo "- refresh (rotation persisted in SQLite) vs Go (persists nothing): $(ratio "$(value portcullis-refresh 2)" "$(value go-refresh 2)")× requests/s"
+  echo "- login: $(value portcullis-login 2) req/s against 1 core ÷ ${hash_seconds} s a hash = $(awk -v h="$hash_seconds" 'BEGIN { printf "%.1f", 1 / h }') req/s: $(ratio "$(value portcullis-login 2)" "$(awk -v h="$hash_seconds" 'BEGIN { print 1 / h }')")×"
+  echo "- profile p99 at ~1000 req/s during a login flood vs idle: $(ratio "$(value portcullis-profile-paced-login-flood 4)" "$(value portcullis-profile-paced-idle 4)")× ($(value portcullis-profile-paced-login-flood 4) ms vs $(value portcullis-profile-paced-idle 4) ms)"
   echo "- idle RSS: Portcullis ${idle_rss_portcullis} KiB, Go ${idle_rss_go} KiB"
   echo "- start-up to /readyz 200 on an existing database: ${startup_ms} ms"
   echo

@@ -24,6 +24,7 @@ pub const CACHE_HITS: &str = "portcullis_verification_cache_hits_total";
 pub const CACHE_MISSES: &str = "portcullis_verification_cache_misses_total";
 pub const ACTIVE_SESSIONS: &str = "portcullis_active_sessions";
 pub const KEY_AGE: &str = "portcullis_signing_key_age_seconds";
+pub const HASH_COST: &str = "portcullis_password_hash_cost_seconds";
 
 /// Request latencies span a cached verification (well under a millisecond)
 /// to a password check (a few hundred milliseconds) and a long-poll.

@@ -39,6 +39,7 @@ pub struct Passwords {
     /// unknown e-mail nor an account still on an imported bcrypt hash can be
     /// told apart by timing.
     floor: std::time::Duration,
+    argon2_time: std::time::Duration,
 }
 
 impl std::fmt::Debug for Passwords {
@@ -78,7 +79,14 @@ impl Passwords {
             admitted: Arc::new(Semaphore::new(workers + queue_limit)),
             dummy: dummy.into(),
             floor: argon2_time.max(bcrypt_time),
+            argon2_time,
         })
+    }
+
+    /// One argon2id verification as measured at start: what a login costs
+    /// a core, so login capacity is cores ÷ this.
+    pub fn argon2_time(&self) -> std::time::Duration {
+        self.argon2_time
     }
 
     /// Hashes a new password into a PHC string.

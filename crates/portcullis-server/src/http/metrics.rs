@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::require_shared_secret;
-use crate::metrics::{ACTIVE_SESSIONS, HTTP_DURATION, HTTP_REQUESTS, KEY_AGE, REVOCATION_SET};
+use crate::metrics::{
+    ACTIVE_SESSIONS, HASH_COST, HTTP_DURATION, HTTP_REQUESTS, KEY_AGE, REVOCATION_SET,
+};
 use crate::store::Store;
 
 /// Counting live sessions is a database read: bounded so a slow database
@@ -33,6 +35,7 @@ pub async fn metrics(
     };
     let now = crate::auth::now();
     metrics::gauge!(REVOCATION_SET).set(state.auth.revocations.len() as f64);
+    metrics::gauge!(HASH_COST).set(state.auth.passwords.argon2_time().as_secs_f64());
     if let Some(age) = state.auth.keys.signing_age(now) {
         metrics::gauge!(KEY_AGE).set(age as f64);
     }

@@ -80,6 +80,8 @@ backends! {
         // register hashes, three logins verify.
         assert!(value("portcullis_password_hash_wait_seconds_count", &[]) >= 4.0);
         assert_eq!(value("portcullis_password_hash_queue_depth", &[]), 0.0);
+        let cost = value("portcullis_password_hash_cost_seconds", &[]);
+        assert!((0.0..5.0).contains(&cost) && cost > 0.0, "{cost}");
         let age = value("portcullis_signing_key_age_seconds", &[]);
         assert!((0.0..60.0).contains(&age), "{age}");
 
