@@ -3,7 +3,7 @@
 # one run on this machine: release builds, loopback only, the server pinned
 # to CPU 0 and wrk to CPU 1, every scenario bounded in time, 3 rounds, medians.
 #
-#   bench/run.sh            # all scenarios, ~6 minutes
+#   bench/run.sh            # all scenarios, about 10 minutes
 #   ROUNDS=1 DURATION=5 bench/run.sh
 #
 # Prints a Markdown table (and writes it to $OUT, default bench/results.md).
