@@ -11,7 +11,7 @@ use super::keys::KeyInfo;
 use super::lockout::account_key;
 use super::sessions::SessionView;
 use super::{Auth, AuthError, User, now, validate};
-use crate::store::{Revocation, RevocationKind, Store, StoreError, UserRecord};
+use crate::store::{Revocation, RevocationKind, Store, UserRecord};
 
 /// A user as administrators see it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -117,23 +117,8 @@ impl<S: Store> Auth<S> {
             None => {
                 let email = validate::normalize_email(email)?;
                 let name = validate::normalize_name(name)?;
-                let at = now();
-                let user = UserRecord {
-                    id: Uuid::now_v7(),
-                    email,
-                    name,
-                    password_hash: None,
-                    roles,
-                    email_verified: false,
-                    disabled: false,
-                    created_at: at,
-                    updated_at: at,
-                };
-                match self.store.create_user(&user).await {
-                    Ok(()) => {}
-                    Err(StoreError::Conflict(_)) => return Err(AuthError::UserExists),
-                    Err(e) => return Err(e.into()),
-                }
+                let user = UserRecord::new(email, name, None, roles, now());
+                self.insert_user(&user).await?;
                 self.forgot_password(&user.email).await?;
                 user
             }

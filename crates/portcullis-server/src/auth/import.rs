@@ -6,7 +6,6 @@
 
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::{Auth, AuthError, password, validate};
 use crate::store::{Store, UserRecord};
@@ -143,17 +142,9 @@ pub fn to_record(raw: RawUser, verified: bool, at: OffsetDateTime) -> Result<Use
                 .into(),
         );
     }
-    Ok(UserRecord {
-        id: Uuid::now_v7(),
-        email,
-        name,
-        password_hash: Some(hash.to_owned()),
-        roles: vec!["user".into()],
-        email_verified: verified,
-        disabled: false,
-        created_at: at,
-        updated_at: at,
-    })
+    let mut user = UserRecord::new(email, name, Some(hash.to_owned()), vec!["user".into()], at);
+    user.email_verified = verified;
+    Ok(user)
 }
 
 impl<S: Store> Auth<S> {

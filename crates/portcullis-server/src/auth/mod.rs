@@ -340,20 +340,15 @@ impl<S: Store> Auth<S> {
             return Err(AuthError::UserExists);
         }
         let hash = self.passwords.hash(password).await?;
-        let at = now();
-        let user = UserRecord {
-            id: Uuid::now_v7(),
-            email,
-            name,
-            password_hash: Some(hash),
-            roles,
-            email_verified: false,
-            disabled: false,
-            created_at: at,
-            updated_at: at,
-        };
-        match self.store.create_user(&user).await {
-            Ok(()) => Ok(user),
+        let user = UserRecord::new(email, name, Some(hash), roles, now());
+        self.insert_user(&user).await?;
+        Ok(user)
+    }
+
+    /// Stores a new account; a taken address is `UserExists`.
+    async fn insert_user(&self, user: &UserRecord) -> Result<(), AuthError> {
+        match self.store.create_user(user).await {
+            Ok(()) => Ok(()),
             Err(StoreError::Conflict(_)) => Err(AuthError::UserExists),
             Err(e) => Err(e.into()),
         }

@@ -44,6 +44,29 @@ pub struct UserRecord {
     pub updated_at: OffsetDateTime,
 }
 
+impl UserRecord {
+    /// A new account at `at`: fresh id, enabled, address not yet verified.
+    pub fn new(
+        email: String,
+        name: String,
+        password_hash: Option<String>,
+        roles: Vec<String>,
+        at: OffsetDateTime,
+    ) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            email,
+            name,
+            password_hash,
+            roles,
+            email_verified: false,
+            disabled: false,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewSession {
     pub id: Uuid,
