@@ -273,6 +273,9 @@ pub struct RefreshRequest {
     refresh_token: Option<String>,
 }
 
+/// The refresh token from the body, else from the cookie; a cookie
+/// credential needs the CSRF checks and is answered with cookies only (its
+/// tokens never reach page scripts).
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", params(Mode),
     request_body(content = RefreshRequest, description = "Optional: without a body the refresh_token cookie is used (with the CSRF header)"),
     responses(
@@ -280,9 +283,6 @@ pub struct RefreshRequest {
         (status = 401, description = "invalid_refresh_token, or refresh_token_reused (the session is revoked)", body = ErrorBody),
         (status = 403, description = "csrf_failed: a cookie credential without the CSRF proof", body = ErrorBody),
     ))]
-/// The refresh token from the body, else from the cookie; a cookie
-/// credential needs the CSRF checks and is answered with cookies only (its
-/// tokens never reach page scripts).
 pub async fn refresh(
     State(state): State<AppState>,
     mode: Mode,
@@ -320,6 +320,11 @@ pub async fn refresh(
     ))
 }
 
+/// Logout's credential, in this order: a refresh token in the body, the
+/// bearer access token (which may be expired), the refresh cookie, the
+/// access cookie (cookie credentials pass the CSRF checks). A body that does
+/// not parse is reported only after the credential was checked. The cookies
+/// are cleared whatever happens.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
     request_body(content = RefreshRequest, description = "Optional: the refresh token; else the bearer access token (it may be expired), else the cookies"),
     responses(
@@ -327,11 +332,6 @@ pub async fn refresh(
         (status = 401, description = "missing_token, invalid_token or invalid_refresh_token", body = ErrorBody),
         (status = 403, description = "csrf_failed: a cookie credential without the CSRF proof", body = ErrorBody),
     ))]
-/// Logout's credential, in this order: a refresh token in the body, the
-/// bearer access token (which may be expired), the refresh cookie, the
-/// access cookie (cookie credentials pass the CSRF checks). A body that does
-/// not parse is reported only after the credential was checked. The cookies
-/// are cleared whatever happens.
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
