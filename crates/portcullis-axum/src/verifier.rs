@@ -119,15 +119,15 @@ impl Verifier {
     /// Verifies `token`: signature and claims (or a cached earlier
     /// verification), then the revocation set.
     pub async fn verify(&self, token: &str) -> Result<Claims, Rejection> {
-        if !self.is_ready() {
-            return Err(Rejection::Unavailable);
-        }
         let inner = &self.inner;
-        if inner.sources.revocations_url.is_some()
-            && self
+        // Keys loaded, and (when following the feed) a snapshot that is
+        // not older than allowed: one read of each.
+        let keys_loaded = inner.keys_loaded.load(Ordering::Acquire);
+        let feed_fresh = inner.sources.revocations_url.is_none()
+            || self
                 .staleness()
-                .is_none_or(|age| age > inner.sources.max_staleness)
-        {
+                .is_some_and(|age| age <= inner.sources.max_staleness);
+        if !(keys_loaded && feed_fresh) {
             return Err(Rejection::Unavailable);
         }
         let now = unix_now();
