@@ -180,19 +180,23 @@ async fn rotate_keys(state: AppState, every: Duration) {
     }
 }
 
-/// Stores audit events as they come (a database outage loses none that fit
-/// the queue: each is retried once, then left in the log stream only).
+/// Stores audit events as they come, whatever has queued up since the last
+/// write in one statement (a database outage loses none that fit the queue:
+/// each batch is retried once, then left in the log stream only).
 async fn write_audit(
     state: AppState,
     mut events: tokio::sync::mpsc::Receiver<crate::audit::AuditEvent>,
 ) {
-    while let Some(event) = events.recv().await {
-        if state.auth.store.insert_audit(&event).await.is_err() {
+    const MAX_BATCH: usize = 256;
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while events.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        if state.auth.store.insert_audit_events(&batch).await.is_err() {
             tokio::time::sleep(Duration::from_millis(500)).await;
-            if let Err(e) = state.auth.store.insert_audit(&event).await {
-                tracing::warn!(error = %e, "an audit event could not be stored");
+            if let Err(e) = state.auth.store.insert_audit_events(&batch).await {
+                tracing::warn!(error = %e, events = batch.len(), "audit events could not be stored");
             }
         }
+        batch.clear();
     }
 }
 

@@ -11,6 +11,7 @@ pub mod limits;
 pub mod lockout;
 pub mod password;
 pub mod revocation;
+pub mod rotations;
 pub mod secrets;
 pub mod sessions;
 pub mod validate;
@@ -236,6 +237,8 @@ pub struct Auth<S> {
     pub revocation_written: Arc<tokio::sync::Notify>,
     /// Access tokens already verified in full.
     verified: verified::VerifiedTokens,
+    /// Refresh rotations waiting for the writer.
+    rotations: rotations::RotationQueue,
     pub limiter: limits::Limiter,
     /// Cookie mode's CSRF tokens.
     pub csrf: csrf::CsrfKey,
@@ -304,6 +307,7 @@ impl<S: Store> Auth<S> {
             revocations: Arc::new(revocations),
             revocation_written: Arc::new(tokio::sync::Notify::new()),
             verified: verified::VerifiedTokens::default(),
+            rotations: rotations::RotationQueue::default(),
             refresh_hasher,
             validator: Validator::new(&config.issuer, &config.audience),
             issuer: config.issuer.clone(),

@@ -12,7 +12,8 @@ use uuid::Uuid;
 use super::secrets::{self, Sealer};
 use super::{Auth, AuthError, TokenPair, now, validate};
 use crate::store::{
-    NewRefreshToken, RefreshRecord, Revocation, RevocationKind, Rotation, SessionRecord, Store,
+    NewRefreshToken, RefreshContext, RefreshRecord, Revocation, RevocationKind, Rotation,
+    SessionRecord, Store,
 };
 
 /// HKDF label of the grace-pair key, derived from the presented refresh
@@ -108,14 +109,13 @@ impl<S: Store> Auth<S> {
         // token is then spent and the grace path answers.
         for _ in 0..2 {
             let at = now();
-            let record = self
+            let RefreshContext {
+                token: record,
+                session,
+                user,
+            } = self
                 .store
-                .refresh_token(&hash)
-                .await?
-                .ok_or(AuthError::InvalidRefreshToken)?;
-            let session = self
-                .store
-                .session(record.session_id)
+                .refresh_context(&hash)
                 .await?
                 .ok_or(AuthError::InvalidRefreshToken)?;
             if !self.session_is_live(&session, at) {
@@ -124,13 +124,9 @@ impl<S: Store> Auth<S> {
             if record.spent_at.is_some() {
                 return self.replay(token, &record, &session, at).await;
             }
-            if record.expires_at <= at {
+            if record.expires_at <= at || user.disabled {
                 return Err(AuthError::InvalidRefreshToken);
             }
-            let user = match self.store.user_by_id(session.user_id).await? {
-                Some(user) if !user.disabled => user,
-                _ => return Err(AuthError::InvalidRefreshToken),
-            };
             let refresh_token = secrets::random_token().map_err(|_| AuthError::Unavailable)?;
             let pair = TokenPair {
                 access_token: self.issue_access_token(&user, session.id, at)?,
@@ -140,6 +136,7 @@ impl<S: Store> Auth<S> {
                 session_id: session.id,
             };
             let rotation = Rotation {
+                spent: hash.clone(),
                 at,
                 session_id: session.id,
                 successor: NewRefreshToken {
@@ -150,9 +147,13 @@ impl<S: Store> Auth<S> {
                 grace_until: at + self.refresh_grace,
                 grace_pair: seal_pair(token, session.id, &pair)?,
             };
-            if self.store.rotate(&hash, &rotation).await? {
-                tracing::info!(target: "audit", event = "refresh", user_id = %user.id, session_id = %session.id);
-                return Ok(pair);
+            match self.rotations.rotate(&self.store, rotation).await {
+                Some(true) => {
+                    tracing::info!(target: "audit", event = "refresh", user_id = %user.id, session_id = %session.id);
+                    return Ok(pair);
+                }
+                Some(false) => continue,
+                None => return Err(AuthError::Unavailable),
             }
         }
         Err(AuthError::InvalidRefreshToken)

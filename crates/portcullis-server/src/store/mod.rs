@@ -112,9 +112,20 @@ pub struct RefreshRecord {
     pub grace_pair: Option<Vec<u8>>,
 }
 
+/// A refresh token with its session and the session's user: everything a
+/// refresh decides on, read in one query.
+#[derive(Debug, Clone)]
+pub struct RefreshContext {
+    pub token: RefreshRecord,
+    pub session: SessionRecord,
+    pub user: UserRecord,
+}
+
 /// Spending a refresh token: everything the one transaction writes.
 #[derive(Debug, Clone)]
 pub struct Rotation {
+    /// Lookup hash of the token being spent.
+    pub spent: Vec<u8>,
     pub at: OffsetDateTime,
     pub session_id: Uuid,
     pub successor: NewRefreshToken,
@@ -231,7 +242,7 @@ pub struct KeyRecord {
 
 /// Every storage operation the server needs. Futures are `Send` so handlers
 /// can await them on the multi-threaded runtime.
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Clone + Send + Sync + 'static {
     /// Whether the database answers (readiness).
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -288,14 +299,21 @@ pub trait Store: Send + Sync + 'static {
         hash: &[u8],
     ) -> impl Future<Output = Result<Option<RefreshRecord>, StoreError>> + Send;
 
-    /// Spends `spent` and stores its successor, in one transaction; `false`
-    /// (and nothing written) when the token was already spent, so that of
-    /// concurrent refreshes exactly one wins.
-    fn rotate(
+    /// The refresh token with this hash, its session and the session's
+    /// user (`None` when any of the three is gone).
+    fn refresh_context(
         &self,
-        spent: &[u8],
-        rotation: &Rotation,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+        hash: &[u8],
+    ) -> impl Future<Output = Result<Option<RefreshContext>, StoreError>> + Send;
+
+    /// Spends each rotation's token and stores its successor, all in one
+    /// transaction; per rotation `false` (and nothing written for it) when
+    /// its token was already spent, so that of concurrent refreshes exactly
+    /// one wins.
+    fn rotate_all(
+        &self,
+        rotations: &[Rotation],
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
 
     /// Revokes one session (of `user_id`, when given) and records a `sid`
     /// entry expiring at `expires`; `None` when there was no such live
@@ -443,9 +461,11 @@ pub trait Store: Send + Sync + 'static {
         expires: i64,
     ) -> impl Future<Output = Result<Option<RevocationRecord>, StoreError>> + Send;
 
-    fn insert_audit(
+    /// Stores events in one statement (the audit writer sends what has
+    /// queued up since its last write).
+    fn insert_audit_events(
         &self,
-        event: &crate::audit::AuditEvent,
+        events: &[crate::audit::AuditEvent],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Audit events, newest first, with `id < before` when given.
@@ -536,7 +556,8 @@ forward! {
     fn session(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError>;
     fn live_sessions(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<SessionRecord>, StoreError>;
     fn refresh_token(&self, hash: &[u8]) -> Result<Option<RefreshRecord>, StoreError>;
-    fn rotate(&self, spent: &[u8], rotation: &Rotation) -> Result<bool, StoreError>;
+    fn refresh_context(&self, hash: &[u8]) -> Result<Option<RefreshContext>, StoreError>;
+    fn rotate_all(&self, rotations: &[Rotation]) -> Result<Vec<bool>, StoreError>;
     fn revoke_session(&self, id: Uuid, user_id: Option<Uuid>, at: OffsetDateTime, expires: i64) -> Result<Option<RevocationRecord>, StoreError>;
     fn revoke_user_sessions(&self, user_id: Uuid, except: Option<Uuid>, at: OffsetDateTime, expires: i64, user_entry: Option<Revocation>) -> Result<Vec<RevocationRecord>, StoreError>;
     fn revocations_since(&self, after: i64, now: i64, limit: u32) -> Result<Vec<RevocationRecord>, StoreError>;
@@ -555,7 +576,7 @@ forward! {
     fn count_admins(&self) -> Result<i64, StoreError>;
     fn count_live_sessions(&self, now: OffsetDateTime) -> Result<i64, StoreError>;
     fn locked_pairs(&self, account: &str, at: OffsetDateTime) -> Result<i64, StoreError>;
-    fn insert_audit(&self, event: &crate::audit::AuditEvent) -> Result<(), StoreError>;
+    fn insert_audit_events(&self, events: &[crate::audit::AuditEvent]) -> Result<(), StoreError>;
     fn audit_page(&self, filter: &AuditFilter, limit: u32) -> Result<Vec<crate::audit::AuditEvent>, StoreError>;
     fn prune_audit(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
     fn users_page(&self, email: Option<&str>, after: Option<Uuid>, limit: u32) -> Result<Vec<UserRecord>, StoreError>;

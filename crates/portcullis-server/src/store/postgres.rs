@@ -12,11 +12,11 @@ use sqlx::{ConnectOptions, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::rows::{SESSION_COLUMNS, USER_COLUMNS};
+use super::rows::{REFRESH_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, qualified, width};
 use super::{
     AuditFilter, FailureRecord, KeyRecord, MailTokenRecord, NewRefreshToken, NewSession, Pruned,
-    RefreshRecord, Revocation, RevocationKind, RevocationRecord, Rotation, SessionRecord, Store,
-    StoreError, UserRecord,
+    RefreshContext, RefreshRecord, Revocation, RevocationKind, RevocationRecord, Rotation,
+    SessionRecord, Store, StoreError, UserRecord,
 };
 
 /// Serialises revocation inserts (the feed-cursor trap of DESIGN.md).
@@ -49,6 +49,17 @@ impl PgStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// One statement: the later steps see the spent row through `spent`.
+    const ROTATE: &str = "WITH spent AS (
+                              UPDATE refresh_tokens SET spent_at = $1, successor_hash = $2, grace_until = $3, grace_pair = $4
+                              WHERE hash = $5 AND spent_at IS NULL RETURNING hash),
+                          successor AS (
+                              INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at)
+                              SELECT $2, $6, $7, $8 FROM spent),
+                          touched AS (
+                              UPDATE sessions SET last_used_at = $1 WHERE id = $6 AND EXISTS (SELECT 1 FROM spent))
+                          SELECT 1 FROM spent";
 
     fn writer(&self) -> &PgPool {
         &self.pool

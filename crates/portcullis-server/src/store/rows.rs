@@ -1,59 +1,92 @@
 //! Row → record mapping shared by the SQLite and PostgreSQL stores: the
 //! column names and decoding are the same, only the row type differs.
 
-/// Columns of `users`, in the order every `SELECT` lists them.
+/// Columns of `users`, in the order every `SELECT` lists them: the mappers
+/// below read users, sessions and refresh tokens by position, so that one
+/// joined row can hold all three.
 pub(super) const USER_COLUMNS: &str =
     "id, email, name, password_hash, roles, email_verified, disabled, created_at, updated_at";
 
-/// Columns of `sessions`.
+/// Columns of `sessions`, in mapping order.
 pub(super) const SESSION_COLUMNS: &str =
     "id, user_id, device_name, user_agent, ip, created_at, last_used_at, expires_at, revoked_at";
 
-/// Defines `user_from_row`, `session_from_row`, `refresh_from_row`,
-/// `failure_from_row`,
-/// `revocation_from_row` and `key_from_row` for one backend's row type.
+/// Columns of `refresh_tokens`, in mapping order.
+pub(super) const REFRESH_COLUMNS: &str =
+    "hash, session_id, issued_at, expires_at, spent_at, successor_hash, grace_until, grace_pair";
+
+/// `columns` with each name qualified by `table.`, for joins.
+pub(super) fn qualified(table: &str, columns: &str) -> String {
+    columns
+        .split(", ")
+        .map(|column| format!("{table}.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// How many columns a list names.
+pub(super) fn width(columns: &str) -> usize {
+    columns.split(", ").count()
+}
+
+/// Defines `user_from_row`, `session_from_row`, `refresh_from_row` (and
+/// their `_at` forms reading from a column offset), `failure_from_row`,
+/// `mail_token_from_row`, `revocation_from_row` and `key_from_row` for one
+/// backend's row type.
 macro_rules! row_mappers {
     ($row:ty) => {
         fn user_from_row(row: &$row) -> Result<UserRecord, StoreError> {
-            let roles: String = row.try_get("roles")?;
+            user_at(row, 0)
+        }
+
+        fn user_at(row: &$row, at: usize) -> Result<UserRecord, StoreError> {
+            let roles: String = row.try_get(at + 4)?;
             Ok(UserRecord {
-                id: row.try_get("id")?,
-                email: row.try_get("email")?,
-                name: row.try_get("name")?,
-                password_hash: row.try_get("password_hash")?,
+                id: row.try_get(at)?,
+                email: row.try_get(at + 1)?,
+                name: row.try_get(at + 2)?,
+                password_hash: row.try_get(at + 3)?,
                 roles: serde_json::from_str(&roles)
                     .map_err(|e| StoreError::Corrupt(format!("users.roles: {e}")))?,
-                email_verified: row.try_get("email_verified")?,
-                disabled: row.try_get("disabled")?,
-                created_at: row.try_get("created_at")?,
-                updated_at: row.try_get("updated_at")?,
+                email_verified: row.try_get(at + 5)?,
+                disabled: row.try_get(at + 6)?,
+                created_at: row.try_get(at + 7)?,
+                updated_at: row.try_get(at + 8)?,
             })
         }
 
         fn session_from_row(row: &$row) -> Result<SessionRecord, StoreError> {
+            session_at(row, 0)
+        }
+
+        fn session_at(row: &$row, at: usize) -> Result<SessionRecord, StoreError> {
             Ok(SessionRecord {
-                id: row.try_get("id")?,
-                user_id: row.try_get("user_id")?,
-                device_name: row.try_get("device_name")?,
-                user_agent: row.try_get("user_agent")?,
-                ip: row.try_get("ip")?,
-                created_at: row.try_get("created_at")?,
-                last_used_at: row.try_get("last_used_at")?,
-                expires_at: row.try_get("expires_at")?,
-                revoked_at: row.try_get("revoked_at")?,
+                id: row.try_get(at)?,
+                user_id: row.try_get(at + 1)?,
+                device_name: row.try_get(at + 2)?,
+                user_agent: row.try_get(at + 3)?,
+                ip: row.try_get(at + 4)?,
+                created_at: row.try_get(at + 5)?,
+                last_used_at: row.try_get(at + 6)?,
+                expires_at: row.try_get(at + 7)?,
+                revoked_at: row.try_get(at + 8)?,
             })
         }
 
         fn refresh_from_row(row: &$row) -> Result<RefreshRecord, StoreError> {
+            refresh_at(row, 0)
+        }
+
+        fn refresh_at(row: &$row, at: usize) -> Result<RefreshRecord, StoreError> {
             Ok(RefreshRecord {
-                hash: row.try_get("hash")?,
-                session_id: row.try_get("session_id")?,
-                issued_at: row.try_get("issued_at")?,
-                expires_at: row.try_get("expires_at")?,
-                spent_at: row.try_get("spent_at")?,
-                successor_hash: row.try_get("successor_hash")?,
-                grace_until: row.try_get("grace_until")?,
-                grace_pair: row.try_get("grace_pair")?,
+                hash: row.try_get(at)?,
+                session_id: row.try_get(at + 1)?,
+                issued_at: row.try_get(at + 2)?,
+                expires_at: row.try_get(at + 3)?,
+                spent_at: row.try_get(at + 4)?,
+                successor_hash: row.try_get(at + 5)?,
+                grace_until: row.try_get(at + 6)?,
+                grace_pair: row.try_get(at + 7)?,
             })
         }
 
@@ -106,3 +139,21 @@ macro_rules! row_mappers {
 }
 
 pub(super) use row_mappers;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The positional mappers read exactly these many columns.
+    #[test]
+    fn column_lists_match_the_mappers() {
+        assert_eq!(width(USER_COLUMNS), 9);
+        assert_eq!(width(SESSION_COLUMNS), 9);
+        assert_eq!(width(REFRESH_COLUMNS), 8);
+        assert_eq!(
+            qualified("s", "id, user_id"),
+            "s.id, s.user_id",
+            "qualified keeps the order"
+        );
+    }
+}

@@ -4,8 +4,12 @@
 //! serialises revocation inserts (see `sql_store!`).
 
 /// Implements [`super::Store`] for a backend type that has
-/// `writer()`/`reader()` pools, `ping_backend()` and
-/// `serialize_revocations(&mut Connection)`.
+/// `writer()`/`reader()` pools, `ping_backend()`,
+/// `serialize_revocations(&mut Connection)` and `ROTATE`, the backend's one
+/// round trip that spends a refresh token, inserts its successor and touches
+/// the session (parameters: at, successor hash, grace until, grace pair,
+/// spent hash, session id, successor issued at, successor expires at),
+/// affecting no rows when the token was already spent.
 macro_rules! sql_store {
     ($store:ty, $row:ty, $conn:ty) => {
         super::rows::row_mappers!($row);
@@ -221,52 +225,66 @@ macro_rules! sql_store {
             }
 
             async fn refresh_token(&self, hash: &[u8]) -> Result<Option<RefreshRecord>, StoreError> {
-                sqlx::query(
-                    "SELECT hash, session_id, issued_at, expires_at, spent_at, successor_hash, grace_until, grace_pair
-                     FROM refresh_tokens WHERE hash = $1",
-                )
-                .bind(hash)
-                .fetch_optional(self.reader())
-                .await?
-                .as_ref()
-                .map(refresh_from_row)
-                .transpose()
+                let sql = format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE hash = $1");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(hash)
+                    .fetch_optional(self.reader())
+                    .await?
+                    .as_ref()
+                    .map(refresh_from_row)
+                    .transpose()
             }
 
-            async fn rotate(&self, spent: &[u8], rotation: &Rotation) -> Result<bool, StoreError> {
+            async fn refresh_context(&self, hash: &[u8]) -> Result<Option<RefreshContext>, StoreError> {
+                static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    format!(
+                        "SELECT {}, {}, {} FROM refresh_tokens r
+                         JOIN sessions s ON s.id = r.session_id
+                         JOIN users u ON u.id = s.user_id
+                         WHERE r.hash = $1",
+                        qualified("r", REFRESH_COLUMNS),
+                        qualified("s", SESSION_COLUMNS),
+                        qualified("u", USER_COLUMNS),
+                    )
+                });
+                // On the writer: SQLite drops a connection's page cache
+                // whenever another connection commits, and rotations commit
+                // all the time, so a reader would fetch every page again.
+                let Some(row) = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))
+                    .bind(hash)
+                    .fetch_optional(self.writer())
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let session_at_column = width(REFRESH_COLUMNS);
+                Ok(Some(RefreshContext {
+                    token: refresh_at(&row, 0)?,
+                    session: session_at(&row, session_at_column)?,
+                    user: user_at(&row, session_at_column + width(SESSION_COLUMNS))?,
+                }))
+            }
+
+            async fn rotate_all(&self, rotations: &[Rotation]) -> Result<Vec<bool>, StoreError> {
                 let mut tx = self.writer().begin().await?;
-                let spent_now = sqlx::query(
-                    "UPDATE refresh_tokens SET spent_at = $1, successor_hash = $2, grace_until = $3, grace_pair = $4
-                     WHERE hash = $5 AND spent_at IS NULL",
-                )
-                .bind(rotation.at)
-                .bind(&rotation.successor.hash)
-                .bind(rotation.grace_until)
-                .bind(&rotation.grace_pair)
-                .bind(spent)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if spent_now == 0 {
-                    tx.rollback().await?;
-                    return Ok(false);
+                let mut won = Vec::with_capacity(rotations.len());
+                for rotation in rotations {
+                    let changed = sqlx::query(<$store>::ROTATE)
+                        .bind(rotation.at)
+                        .bind(&rotation.successor.hash)
+                        .bind(rotation.grace_until)
+                        .bind(&rotation.grace_pair)
+                        .bind(&rotation.spent)
+                        .bind(rotation.session_id)
+                        .bind(rotation.successor.issued_at)
+                        .bind(rotation.successor.expires_at)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    won.push(changed > 0);
                 }
-                sqlx::query(
-                    "INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
-                )
-                .bind(&rotation.successor.hash)
-                .bind(rotation.session_id)
-                .bind(rotation.successor.issued_at)
-                .bind(rotation.successor.expires_at)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("UPDATE sessions SET last_used_at = $1 WHERE id = $2")
-                    .bind(rotation.at)
-                    .bind(rotation.session_id)
-                    .execute(&mut *tx)
-                    .await?;
                 tx.commit().await?;
-                Ok(true)
+                Ok(won)
             }
 
             async fn revoke_session(
@@ -630,20 +648,26 @@ macro_rules! sql_store {
                 commit_revocation(tx, retired, &entry, at).await
             }
 
-            async fn insert_audit(&self, event: &crate::audit::AuditEvent) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO audit_events (type, user_id, session_id, ip, user_agent, at, detail)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(&event.kind)
-                .bind(&event.user_id)
-                .bind(&event.session_id)
-                .bind(&event.ip)
-                .bind(&event.user_agent)
-                .bind(event.at)
-                .bind(event.detail.to_string())
-                .execute(self.writer())
-                .await?;
+            async fn insert_audit_events(
+                &self,
+                events: &[crate::audit::AuditEvent],
+            ) -> Result<(), StoreError> {
+                if events.is_empty() {
+                    return Ok(());
+                }
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO audit_events (type, user_id, session_id, ip, user_agent, at, detail) ",
+                );
+                insert.push_values(events, |mut row, event| {
+                    row.push_bind(&event.kind)
+                        .push_bind(&event.user_id)
+                        .push_bind(&event.session_id)
+                        .push_bind(&event.ip)
+                        .push_bind(&event.user_agent)
+                        .push_bind(event.at)
+                        .push_bind(event.detail.to_string());
+                });
+                insert.build().execute(self.writer()).await?;
                 Ok(())
             }
 

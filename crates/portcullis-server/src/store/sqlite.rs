@@ -15,11 +15,11 @@ use sqlx::sqlite::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::rows::{SESSION_COLUMNS, USER_COLUMNS};
+use super::rows::{REFRESH_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, qualified, width};
 use super::{
     AuditFilter, FailureRecord, KeyRecord, MailTokenRecord, NewRefreshToken, NewSession, Pruned,
-    RefreshRecord, Revocation, RevocationKind, RevocationRecord, Rotation, SessionRecord, Store,
-    StoreError, UserRecord,
+    RefreshContext, RefreshRecord, Revocation, RevocationKind, RevocationRecord, Rotation,
+    SessionRecord, Store, StoreError, UserRecord,
 };
 
 #[derive(Debug, Clone)]
@@ -52,13 +52,17 @@ impl SqliteStore {
     }
 
     async fn with_options(options: SqliteConnectOptions) -> Result<Self, StoreError> {
+        // No ping before each acquire: the file can't hang up, and on one
+        // core each ping is two thread switches to the connection's thread.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
         Ok(Self { writer, readers })
@@ -68,6 +72,14 @@ impl SqliteStore {
         self.readers.close().await;
         self.writer.close().await;
     }
+
+    /// Three statements in one call (one hand-off to the connection's
+    /// thread): each later one acts only if the one before changed a row.
+    const ROTATE: &str = "UPDATE refresh_tokens SET spent_at = $1, successor_hash = $2, grace_until = $3, grace_pair = $4
+                          WHERE hash = $5 AND spent_at IS NULL;
+                          INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at)
+                          SELECT $2, $6, $7, $8 WHERE changes() = 1;
+                          UPDATE sessions SET last_used_at = $1 WHERE id = $6 AND changes() = 1";
 
     fn writer(&self) -> &SqlitePool {
         &self.writer

@@ -90,6 +90,47 @@ backends! {
 }}
 
 backends! {
+    async fn concurrent_refreshes_of_many_sessions_each_rotate_their_own_chain() {
+    // Rotations waiting for the writer are stored together in one
+    // transaction: each must still win or lose on its own.
+    let app = TestApp::spawn().await;
+    let (email, body) = app.new_user().await;
+    let mut tokens = vec![Tokens::of(&body["tokens"]).refresh];
+    for _ in 0..7 {
+        tokens.push(app.session_of(&email).await.refresh);
+    }
+    for _round in 0..3 {
+        let requests: Vec<_> = tokens
+            .iter()
+            .map(|token| {
+                let client = app.client.clone();
+                let url = app.url("/api/auth/refresh");
+                let body = json!({"refresh_token": token});
+                tokio::spawn(async move { client.post(url).json(&body).send().await.expect("request") })
+            })
+            .collect();
+        let mut next = Vec::new();
+        for request in requests {
+            let response = request.await.expect("join");
+            assert_eq!(response.status(), StatusCode::OK);
+            next.push(Tokens::of(&response.json::<Value>().await.expect("json")));
+        }
+        let sessions: std::collections::HashSet<_> =
+            next.iter().map(|t| t.claims()["sid"].clone()).collect();
+        assert_eq!(sessions.len(), 8, "each session kept its own chain");
+        tokens = next.into_iter().map(|t| t.refresh).collect();
+    }
+    let unspent: i64 = app
+        .scalar("SELECT COUNT(*) FROM refresh_tokens WHERE spent_at IS NULL")
+        .await;
+    assert_eq!(unspent, 8, "one live token per session");
+    let spent: i64 = app
+        .scalar("SELECT COUNT(*) FROM refresh_tokens WHERE spent_at IS NOT NULL AND successor_hash IS NOT NULL")
+        .await;
+    assert_eq!(spent, 24, "every rotation was stored");
+}}
+
+backends! {
     async fn reuse_after_the_grace_window_revokes_that_session_only() {
     let app = TestApp::spawn_with(&[("REFRESH_GRACE", "1s")]).await;
     let (email, body) = app.new_user().await;
