@@ -11,6 +11,7 @@ mod metrics;
 mod openapi;
 mod page;
 mod profile;
+mod request_id;
 mod revocations;
 mod sessions;
 mod verify;
@@ -26,7 +27,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -167,7 +168,10 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
             tracing::info_span!("request", method = %req.method(), route, request_id = id)
         }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(
+            request_id,
+            request_id::Sequential::new(),
+        ))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,
