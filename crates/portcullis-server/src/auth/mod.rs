@@ -5,6 +5,7 @@
 pub mod account;
 pub mod admin;
 pub mod csrf;
+pub mod hash_pool;
 pub mod import;
 pub mod keys;
 pub mod limits;

@@ -1,6 +1,6 @@
-//! Password hashing: argon2id (OWASP minimum parameters) on the blocking
-//! pool, at most one hash per core at a time and a bounded queue behind
-//! them, so a login flood is refused with 503 instead of stalling every
+//! Password hashing: argon2id (OWASP minimum parameters) on low-priority
+//! threads of its own, at most one hash per core at a time and a bounded
+//! queue behind them, so a login flood is refused with 503 instead of stalling every
 //! other request. bcrypt hashes imported from a Go system verify and are
 //! flagged for re-hashing.
 
@@ -9,6 +9,8 @@ use std::sync::Arc;
 use argon2::{Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier};
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
+
+use super::hash_pool::HashPool;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -29,6 +31,7 @@ pub struct Verdict {
 }
 
 pub struct Passwords {
+    threads: HashPool,
     running: Arc<Semaphore>,
     admitted: Arc<Semaphore>,
     /// A hash of a random password, verified against when an e-mail matches
@@ -75,6 +78,8 @@ impl Passwords {
         let _ = verify_now(b"timing probe", &bcrypt_dummy);
         let bcrypt_time = started.elapsed();
         Ok(Self {
+            threads: HashPool::new(workers)
+                .map_err(|e| PasswordError::Internal(format!("hashing threads: {e}")))?,
             running: Arc::new(Semaphore::new(workers)),
             admitted: Arc::new(Semaphore::new(workers + queue_limit)),
             dummy: dummy.into(),
@@ -132,13 +137,15 @@ impl Passwords {
             .await
             .map_err(|_| PasswordError::Internal("hashing pool closed".into()))?;
         drop(queued);
-        let result = tokio::task::spawn_blocking(move || {
-            let result = work();
-            drop((running, admitted));
-            result
-        })
-        .await
-        .map_err(|e| PasswordError::Internal(e.to_string()))?;
+        let result = self
+            .threads
+            .run(move || {
+                let result = work();
+                drop((running, admitted));
+                result
+            })
+            .await
+            .map_err(|e| PasswordError::Internal(e.to_string()))?;
         Ok(result)
     }
 }
