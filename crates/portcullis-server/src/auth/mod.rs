@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod batch;
 pub mod csrf;
 pub mod hash_pool;
 pub mod import;
@@ -11,8 +12,8 @@ pub mod keys;
 pub mod limits;
 pub mod lockout;
 pub mod password;
+pub mod refresh_batches;
 pub mod revocation;
-pub mod rotations;
 pub mod secrets;
 pub mod sessions;
 pub mod validate;
@@ -228,7 +229,7 @@ pub struct Parts<S> {
     pub csrf: csrf::CsrfKey,
 }
 
-pub struct Auth<S> {
+pub struct Auth<S: Store> {
     pub store: S,
     pub keys: Keys,
     pub passwords: Passwords,
@@ -238,8 +239,9 @@ pub struct Auth<S> {
     pub revocation_written: Arc<tokio::sync::Notify>,
     /// Access tokens already verified in full.
     verified: verified::VerifiedTokens,
-    /// Refresh rotations waiting for the writer.
-    rotations: rotations::RotationQueue,
+    /// Refresh lookups and rotations waiting for the database writer.
+    refresh_lookups: batch::Batcher<refresh_batches::Lookups<S>>,
+    rotations: batch::Batcher<refresh_batches::Rotations<S>>,
     pub limiter: limits::Limiter,
     /// Cookie mode's CSRF tokens.
     pub csrf: csrf::CsrfKey,
@@ -264,7 +266,7 @@ pub struct Auth<S> {
     registration_domains: Vec<String>,
 }
 
-impl<S> std::fmt::Debug for Auth<S> {
+impl<S: Store> std::fmt::Debug for Auth<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Auth")
             .field("issuer", &self.issuer)
@@ -308,7 +310,8 @@ impl<S: Store> Auth<S> {
             revocations: Arc::new(revocations),
             revocation_written: Arc::new(tokio::sync::Notify::new()),
             verified: verified::VerifiedTokens::default(),
-            rotations: rotations::RotationQueue::default(),
+            refresh_lookups: batch::Batcher::default(),
+            rotations: batch::Batcher::default(),
             refresh_hasher,
             validator: Validator::new(&config.issuer, &config.audience),
             issuer: config.issuer.clone(),

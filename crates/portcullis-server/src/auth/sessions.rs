@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::refresh_batches::{Lookups, Rotations};
 use super::secrets::{self, Sealer};
 use super::{Auth, AuthError, TokenPair, now, validate};
 use crate::store::{
@@ -114,9 +115,10 @@ impl<S: Store> Auth<S> {
                 session,
                 user,
             } = self
-                .store
-                .refresh_context(&hash)
-                .await?
+                .refresh_lookups
+                .submit(hash.clone(), || Lookups(self.store.clone()))
+                .await
+                .ok_or(AuthError::Unavailable)?
                 .ok_or(AuthError::InvalidRefreshToken)?;
             if !self.session_is_live(&session, at) {
                 return Err(AuthError::InvalidRefreshToken);
@@ -147,7 +149,11 @@ impl<S: Store> Auth<S> {
                 grace_until: at + self.refresh_grace,
                 grace_pair: seal_pair(token, session.id, &pair)?,
             };
-            match self.rotations.rotate(&self.store, rotation).await {
+            match self
+                .rotations
+                .submit(rotation, || Rotations(self.store.clone()))
+                .await
+            {
                 Some(true) => {
                     tracing::info!(target: "audit", event = "refresh", user_id = %user.id, session_id = %session.id);
                     return Ok(pair);

@@ -299,12 +299,13 @@ pub trait Store: Clone + Send + Sync + 'static {
         hash: &[u8],
     ) -> impl Future<Output = Result<Option<RefreshRecord>, StoreError>> + Send;
 
-    /// The refresh token with this hash, its session and the session's
-    /// user (`None` when any of the three is gone).
-    fn refresh_context(
+    /// The refresh tokens with these hashes, each with its session and the
+    /// session's user, in any order; a token is missing when any of the
+    /// three is gone.
+    fn refresh_contexts(
         &self,
-        hash: &[u8],
-    ) -> impl Future<Output = Result<Option<RefreshContext>, StoreError>> + Send;
+        hashes: &[Vec<u8>],
+    ) -> impl Future<Output = Result<Vec<RefreshContext>, StoreError>> + Send;
 
     /// Spends each rotation's token and stores its successor, all in one
     /// transaction; per rotation `false` (and nothing written for it) when
@@ -556,7 +557,7 @@ forward! {
     fn session(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError>;
     fn live_sessions(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<SessionRecord>, StoreError>;
     fn refresh_token(&self, hash: &[u8]) -> Result<Option<RefreshRecord>, StoreError>;
-    fn refresh_context(&self, hash: &[u8]) -> Result<Option<RefreshContext>, StoreError>;
+    fn refresh_contexts(&self, hashes: &[Vec<u8>]) -> Result<Vec<RefreshContext>, StoreError>;
     fn rotate_all(&self, rotations: &[Rotation]) -> Result<Vec<bool>, StoreError>;
     fn revoke_session(&self, id: Uuid, user_id: Option<Uuid>, at: OffsetDateTime, expires: i64) -> Result<Option<RevocationRecord>, StoreError>;
     fn revoke_user_sessions(&self, user_id: Uuid, except: Option<Uuid>, at: OffsetDateTime, expires: i64, user_entry: Option<Revocation>) -> Result<Vec<RevocationRecord>, StoreError>;

@@ -235,34 +235,42 @@ macro_rules! sql_store {
                     .transpose()
             }
 
-            async fn refresh_context(&self, hash: &[u8]) -> Result<Option<RefreshContext>, StoreError> {
-                static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-                    format!(
-                        "SELECT {}, {}, {} FROM refresh_tokens r
-                         JOIN sessions s ON s.id = r.session_id
-                         JOIN users u ON u.id = s.user_id
-                         WHERE r.hash = $1",
-                        qualified("r", REFRESH_COLUMNS),
-                        qualified("s", SESSION_COLUMNS),
-                        qualified("u", USER_COLUMNS),
-                    )
-                });
+            async fn refresh_contexts(&self, hashes: &[Vec<u8>]) -> Result<Vec<RefreshContext>, StoreError> {
+                if hashes.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut select = sqlx::QueryBuilder::new(format!(
+                    "SELECT {}, {}, {} FROM refresh_tokens r
+                     JOIN sessions s ON s.id = r.session_id
+                     JOIN users u ON u.id = s.user_id
+                     WHERE r.hash IN (",
+                    qualified("r", REFRESH_COLUMNS),
+                    qualified("s", SESSION_COLUMNS),
+                    qualified("u", USER_COLUMNS),
+                ));
+                let mut list = select.separated(", ");
+                for hash in hashes {
+                    list.push_bind(hash);
+                }
+                select.push(")");
                 // On the writer: SQLite drops a connection's page cache
                 // whenever another connection commits, and rotations commit
                 // all the time, so a reader would fetch every page again.
-                let Some(row) = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))
-                    .bind(hash)
-                    .fetch_optional(self.writer())
-                    .await?
-                else {
-                    return Ok(None);
-                };
                 let session_at_column = width(REFRESH_COLUMNS);
-                Ok(Some(RefreshContext {
-                    token: refresh_at(&row, 0)?,
-                    session: session_at(&row, session_at_column)?,
-                    user: user_at(&row, session_at_column + width(SESSION_COLUMNS))?,
-                }))
+                let user_at_column = session_at_column + width(SESSION_COLUMNS);
+                select
+                    .build()
+                    .fetch_all(self.writer())
+                    .await?
+                    .iter()
+                    .map(|row| {
+                        Ok(RefreshContext {
+                            token: refresh_at(row, 0)?,
+                            session: session_at(row, session_at_column)?,
+                            user: user_at(row, user_at_column)?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn rotate_all(&self, rotations: &[Rotation]) -> Result<Vec<bool>, StoreError> {
