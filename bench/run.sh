@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
 # HTTP throughput of Portcullis against the classic Go/Gin design, measured in
-# one run on this machine: release builds, loopback only, the server pinned
-# to CPU 0 and wrk to CPU 1, every scenario bounded in time, 3 rounds, medians.
+# one run on this machine: release builds, loopback only, the servers pinned
+# to CPU 0 and wrk to CPU 1, every scenario bounded in time, 3 rounds. Each
+# round runs every scenario once, Portcullis and Go back to back, so that a
+# ratio compares two measurements taken seconds apart (these shared machines
+# change speed by up to 2x over minutes); the table shows per-scenario
+# medians and each ratio is the median of the per-round ratios. Ends with
+# bench/memory.sh (MEMORY=0 skips it).
 #
-#   bench/run.sh            # all scenarios, about 10 minutes
-#   ROUNDS=1 DURATION=5 bench/run.sh
+#   bench/run.sh            # all scenarios, about 15 minutes
+#   ROUNDS=1 DURATION=3 DISTINCT=100 MEMORY=0 bench/run.sh   # a dry run
 #
-# Prints a Markdown table (and writes it to $OUT, default bench/results.md).
+# Prints Markdown (and writes it to $OUT, default bench/results.md).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
 ROUNDS="${ROUNDS:-3}"
 DURATION="${DURATION:-10}"
 CONNECTIONS="${CONNECTIONS:-64}"
+MEMORY="${MEMORY:-1}"
+DISTINCT="${DISTINCT:-10000}"
 OUT="${OUT:-$root/bench/results.md}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/portcullis/target}"
 work="$(mktemp -d /tmp/portcullis-bench.XXXXXX)"
@@ -87,26 +94,10 @@ wrk_once() { # pid script url [extra wrk args…]
     END { printf "%.0f %.3f %.3f %.1f %d\n", rps, ms(p50), ms(p99), (n > 0 ? ticks / hz * 1e6 / n : 0), errors }' "$work/wrk.out"
 }
 
-# Median of each column over the rounds (mawk has no asort).
-median_of() {
-  local data
-  data=$(cat)
-  for col in 1 2 3 4 5; do
-    echo "$data" | awk -v c=$col '{print $c}' | sort -n |
-      awk '{v[NR] = $1} END {printf "%s ", v[int((NR + 1) / 2)]}'
-  done
-  echo
-}
-
-scenario() { # name pid script url [wrk args]
-  local name=$1; shift
-  local rows=()
-  for round in $(seq 1 "$ROUNDS"); do
-    # Refresh chains are spent by a round: each round gets its own.
-    [ -n "${CHAINS:-}" ] && export REFRESH="$CHAINS.$round"
-    rows+=("$(wrk_once "$@")")
-  done
-  printf '%s\n' "${rows[@]}" | median_of | sed "s/^/$name /"
+# One measurement: "scenario round requests/s p50 p99 µs_cpu non_2xx".
+measure() { # name round pid script url [wrk args…]
+  local name=$1 round=$2; shift 2
+  echo "$name $round $(wrk_once "$@")" >>"$results"
 }
 
 cat >"$work/get.lua" <<'EOF'
@@ -159,25 +150,28 @@ EOF
 results="$work/results.txt"
 : >"$results"
 
-echo "Portcullis…" >&2
+echo "starting both servers…" >&2
 start_portcullis
 p="http://127.0.0.1:$PORTCULLIS_PORT"
 idle_rss_portcullis=$(awk '/VmRSS/ {print $2}' "/proc/$portcullis_pid/status")
-TOKEN=$(register "$p" bench@example.com | json_field access_token)
-export TOKEN
-scenario "portcullis-noauth" "$portcullis_pid" "$work/get.lua" "$p/healthz" >>"$results"
-scenario "portcullis-profile" "$portcullis_pid" "$work/get.lua" "$p/api/profile" >>"$results"
-# 10 000 distinct valid tokens: one session refreshed 10 000 times (each
-# refresh issues a new access token; the earlier ones stay valid).
+start_go
+g="http://127.0.0.1:$GO_PORT"
+idle_rss_go=$(awk '/VmRSS/ {print $2}' "/proc/$go_pid/status")
+portcullis_token=$(register "$p" bench@example.com | json_field access_token)
+go_token=$(register "$g" bench@example.com | json_field access_token)
+
+echo "preparing tokens…" >&2
+# $DISTINCT distinct valid tokens: one session refreshed that many times
+# (each refresh issues a new access token; the earlier ones stay valid).
 refresh=$(register "$p" chain@example.com | json_field refresh_token)
 : >"$work/tokens.txt"
-for _ in $(seq 1 10000); do
+for _ in $(seq 1 "$DISTINCT"); do
   answer=$(curl -fs -X POST "$p/api/auth/refresh" -H 'Content-Type: application/json' -d "{\"refresh_token\":\"$refresh\"}")
   echo "$answer" | json_field access_token >>"$work/tokens.txt"
   refresh=$(echo "$answer" | json_field refresh_token)
 done
-TOKENS="$work/tokens.txt" scenario "portcullis-profile-10k-tokens" "$portcullis_pid" "$work/many.lua" "$p/api/profile" >>"$results"
-# Refresh chains: 128 sessions a round, each chain followed to its end.
+# Refresh chains: 128 sessions a round on each server, each chain followed
+# to its end within its round.
 chains() { # base file
   for round in $(seq 1 "$ROUNDS"); do
     : >"$2.$round"
@@ -187,61 +181,76 @@ chains() { # base file
   done
 }
 chains "$p" "$work/refresh"
-CHAINS="$work/refresh" scenario "portcullis-refresh" "$portcullis_pid" "$work/refresh.lua" "$p/api/auth/refresh" >>"$results"
+chains "$g" "$work/go-refresh"
 # Logins: bound by argon2id by design. Capacity is cores ÷ one hash; the
 # server has one core here, and the hash time is its own start-up
 # measurement. Limits and lock-outs are raised for the run (start_portcullis).
 hash_seconds=$(curl -fs "$p/metrics" | awk '/^portcullis_password_hash_cost_seconds/ {print $2}')
-scenario "portcullis-login" "$portcullis_pid" "$work/login.lua" "$p/api/auth/login" >>"$results"
-# Profile p99 at a fixed rate (8 connections, one request per 8 ms each:
-# ~1000 req/s), idle and then during a login flood.
-DELAY_MS=8 CONNECTIONS=8 scenario "portcullis-profile-paced-idle" "$portcullis_pid" "$work/paced.lua" "$p/api/profile" >>"$results"
-flood_rows=()
-for _ in $(seq 1 "$ROUNDS"); do
+
+for round in $(seq 1 "$ROUNDS"); do
+  echo "round $round of $ROUNDS…" >&2
+  TOKEN=$portcullis_token measure portcullis-noauth "$round" "$portcullis_pid" "$work/get.lua" "$p/healthz"
+  TOKEN=$portcullis_token measure portcullis-profile "$round" "$portcullis_pid" "$work/get.lua" "$p/api/profile"
+  TOKEN=$go_token measure go-profile "$round" "$go_pid" "$work/get.lua" "$g/api/profile"
+  TOKENS="$work/tokens.txt" measure portcullis-profile-distinct-tokens "$round" "$portcullis_pid" "$work/many.lua" "$p/api/profile"
+  REFRESH="$work/refresh.$round" measure portcullis-refresh "$round" "$portcullis_pid" "$work/refresh.lua" "$p/api/auth/refresh"
+  REFRESH="$work/go-refresh.$round" measure go-refresh "$round" "$go_pid" "$work/refresh.lua" "$g/api/auth/refresh"
+  measure portcullis-login "$round" "$portcullis_pid" "$work/login.lua" "$p/api/auth/login"
+  # Profile p99 at a fixed rate (8 connections, one request per 8 ms each:
+  # ~1000 req/s), idle and then during a login flood.
+  TOKEN=$portcullis_token DELAY_MS=8 CONNECTIONS=8 measure portcullis-profile-paced-idle "$round" "$portcullis_pid" "$work/paced.lua" "$p/api/profile"
   taskset -c 1 wrk -t1 -c16 -d"$((DURATION + 2))s" -s "$work/login.lua" "$p/api/auth/login" >/dev/null 2>&1 &
   flood=$!
   sleep 1
-  flood_rows+=("$(DELAY_MS=8 CONNECTIONS=8 wrk_once "$portcullis_pid" "$work/paced.lua" "$p/api/profile")")
+  TOKEN=$portcullis_token DELAY_MS=8 CONNECTIONS=8 measure portcullis-profile-paced-login-flood "$round" "$portcullis_pid" "$work/paced.lua" "$p/api/profile"
   wait "$flood"
 done
-printf '%s\n' "${flood_rows[@]}" | median_of | sed "s/^/portcullis-profile-paced-login-flood /" >>"$results"
-kill "$portcullis_pid"; wait "$portcullis_pid" 2>/dev/null || true
+kill "$portcullis_pid" "$go_pid"; wait "$portcullis_pid" "$go_pid" 2>/dev/null || true
 
 # Start-up to ready on the existing database (keys, revocations loaded).
-start=$(date +%s%N)
-env DATA_DIR="$work/data" BIND=127.0.0.1 PORT=$PORTCULLIS_PORT RUST_LOG=warn \
-  taskset -c 0 "$portcullis" >"$work/portcullis.log" 2>&1 &
-portcullis_pid=$!; pids+=("$portcullis_pid")
-until curl -fs -o /dev/null "$p/readyz"; do sleep 0.005; done
-startup_ms=$(( ($(date +%s%N) - start) / 1000000 ))
-kill "$portcullis_pid"; wait "$portcullis_pid" 2>/dev/null || true
+startups=()
+for _ in $(seq 1 "$ROUNDS"); do
+  start=$(date +%s%N)
+  env DATA_DIR="$work/data" BIND=127.0.0.1 PORT=$PORTCULLIS_PORT RUST_LOG=warn \
+    taskset -c 0 "$portcullis" >"$work/portcullis.log" 2>&1 &
+  portcullis_pid=$!; pids+=("$portcullis_pid")
+  until curl -fs -o /dev/null "$p/readyz"; do sleep 0.005; done
+  startups+=("$(( ($(date +%s%N) - start) / 1000000 ))")
+  kill "$portcullis_pid"; wait "$portcullis_pid" 2>/dev/null || true
+done
+startup_ms=$(printf '%s\n' "${startups[@]}" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
 
-echo "Go baseline…" >&2
-start_go
-g="http://127.0.0.1:$GO_PORT"
-idle_rss_go=$(awk '/VmRSS/ {print $2}' "/proc/$go_pid/status")
-TOKEN=$(register "$g" bench@example.com | json_field access_token)
-export TOKEN
-scenario "go-profile" "$go_pid" "$work/get.lua" "$g/api/profile" >>"$results"
-chains "$g" "$work/go-refresh"
-CHAINS="$work/go-refresh" scenario "go-refresh" "$go_pid" "$work/refresh.lua" "$g/api/auth/refresh" >>"$results"
-kill "$go_pid"; wait "$go_pid" 2>/dev/null || true
-
-value() { awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$results"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+# Median of column $2 (3 = requests/s … 7 = non-2xx) of scenario $1.
+value() { awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$results" | median; }
+# Median over the rounds of scenario $1's column $3 divided by scenario
+# $2's column $4 in the same round.
+ratio() {
+  awk -v a="$1" -v b="$2" -v ca="$3" -v cb="$4" '
+    $1 == a {x[$2] = $ca} $1 == b {y[$2] = $cb}
+    END {for (r in x) if (y[r] > 0) printf "%.2f\n", x[r] / y[r]}' "$results" | median
+}
 {
   echo "| scenario | requests/s | p50 ms | p99 ms | server CPU µs/request | non-2xx |"
   echo "|---|---:|---:|---:|---:|---:|"
-  awk '{printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6}' "$results"
+  for n in $(awk '{print $1}' "$results" | awk '!seen[$1]++'); do
+    echo "| $n | $(value "$n" 3) | $(value "$n" 4) | $(value "$n" 5) | $(value "$n" 6) | $(value "$n" 7) |"
+  done
   echo
-  echo "- profile vs Go: $(ratio "$(value portcullis-profile 2)" "$(value go-profile 2)")× requests/s"
-  echo "- profile with 10 000 tokens vs Go: $(ratio "$(value portcullis-profile-10k-tokens 2)" "$(value go-profile 2)")× requests/s"
-  echo "- profile CPU/request vs no-auth route: $(ratio "$(value portcullis-profile 5)" "$(value portcullis-noauth 5)")×"
-  echo "- refresh (rotation persisted in SQLite) vs Go (persists nothing): $(ratio "$(value portcullis-refresh 2)" "$(value go-refresh 2)")× requests/s"
-  echo "- login: $(value portcullis-login 2) req/s against 1 core ÷ ${hash_seconds} s a hash = $(awk -v h="$hash_seconds" 'BEGIN { printf "%.1f", 1 / h }') req/s: $(ratio "$(value portcullis-login 2)" "$(awk -v h="$hash_seconds" 'BEGIN { print 1 / h }')")×"
-  echo "- profile p99 at ~1000 req/s during a login flood vs idle: $(ratio "$(value portcullis-profile-paced-login-flood 4)" "$(value portcullis-profile-paced-idle 4)")× ($(value portcullis-profile-paced-login-flood 4) ms vs $(value portcullis-profile-paced-idle 4) ms)"
+  echo "Ratios: median over the rounds of each round's own ratio."
+  echo
+  echo "- profile vs Go: $(ratio portcullis-profile go-profile 3 3)× requests/s"
+  echo "- profile with $DISTINCT distinct tokens vs Go: $(ratio portcullis-profile-distinct-tokens go-profile 3 3)× requests/s"
+  echo "- profile CPU/request vs no-auth route: $(ratio portcullis-profile portcullis-noauth 6 6)× ($DISTINCT distinct tokens: $(ratio portcullis-profile-distinct-tokens portcullis-noauth 6 6)×)"
+  echo "- refresh (rotation persisted in SQLite) vs Go (persists nothing): $(ratio portcullis-refresh go-refresh 3 3)× requests/s"
+  echo "- login: $(value portcullis-login 3) req/s against 1 core ÷ ${hash_seconds} s a hash = $(awk -v h="$hash_seconds" 'BEGIN { printf "%.1f", 1 / h }') req/s: $(awk -v l="$(value portcullis-login 3)" -v h="$hash_seconds" 'BEGIN { printf "%.2f", l * h }')×"
+  echo "- profile p99 at ~1000 req/s during a login flood vs idle: $(ratio portcullis-profile-paced-login-flood portcullis-profile-paced-idle 5 5)×"
   echo "- idle RSS: Portcullis ${idle_rss_portcullis} KiB, Go ${idle_rss_go} KiB"
-  echo "- start-up to /readyz 200 on an existing database: ${startup_ms} ms"
+  echo "- start-up to /readyz 200 on an existing database: ${startup_ms} ms (median of ${ROUNDS})"
   echo
-  echo "$ROUNDS rounds of ${DURATION} s, $CONNECTIONS connections, medians; $(date -u +%Y-%m-%d)."
+  echo "$ROUNDS rounds of ${DURATION} s, $CONNECTIONS connections; $(date -u +%Y-%m-%d)."
+  if [ "$MEMORY" != 0 ]; then
+    echo
+    bash "$root/bench/memory.sh"
+  fi
 } | tee "$OUT"
