@@ -87,21 +87,29 @@ pub async fn build_auth(
     config: &Config,
     limiter: crate::auth::limits::Limiter,
 ) -> anyhow::Result<Auth<AnyStore>> {
+    // The password probes (one argon2id and one bcrypt run, ~0.1 s) run on
+    // a thread of their own while the database is opened and every live
+    // revocation is loaded (enforced from the first request on).
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let hash_queue_limit = config.hash_queue_limit;
+    let passwords = tokio::task::spawn_blocking(move || Passwords::new(workers, hash_queue_limit));
     let store = open_store(config).await?;
     let master = master_key(config)?;
     let sealer = master.sealer(KEY_SEALING_LABEL)?;
     let keys = Keys::load(&store, &config.signing, sealer, OffsetDateTime::now_utc())
         .await
         .context("signing keys")?;
-    let workers = std::thread::available_parallelism().map_or(1, usize::from);
-    let passwords = Passwords::new(workers, config.hash_queue_limit)?;
     let revocations = Revocations::new(store.feed_epoch().await?);
+    crate::auth::sessions::poll_revocations(&store, &revocations, &keys)
+        .await
+        .map_err(|e| anyhow::anyhow!("loading revocations: {e}"))?;
+    let passwords = passwords.await.context("password probes")??;
     let mailer = Mailer::start(
         config.smtp_url.as_ref().map(|u| u.expose_secret()),
         &config.mail_from,
         &config.data_dir,
     )?;
-    let auth = Auth::new(
+    Ok(Auth::new(
         config,
         Parts {
             store,
@@ -114,12 +122,7 @@ pub async fn build_auth(
             mailer,
             csrf: CsrfKey::new(master.derive(CSRF_LABEL).as_ref()),
         },
-    );
-    // Every live revocation is enforced from the first request on.
-    auth.poll_revocations()
-        .await
-        .map_err(|e| anyhow::anyhow!("loading revocations: {e}"))?;
-    Ok(auth)
+    ))
 }
 
 /// Confirms revocations from the database: at once after this instance

@@ -388,29 +388,39 @@ impl<S: Store> Auth<S> {
     /// Reads revocations committed since the confirmed cursor (every instance
     /// sharing the database learns of them this way).
     pub async fn poll_revocations(&self) -> Result<usize, AuthError> {
-        let mut total = 0;
-        loop {
-            let batch = self
-                .store
-                .revocations_since(self.revocations.confirmed(), now().unix_timestamp(), 10_000)
-                .await?;
-            let done = batch.len() < 10_000;
-            total += batch.len();
-            self.revocations.apply_confirmed(&batch);
-            // A revoked key must leave this instance's ring at once.
-            let key_revoked = batch
-                .iter()
-                .any(|r| r.revocation.kind == RevocationKind::Key);
-            if key_revoked && let Err(e) = self.keys.reload(&self.store, now()).await {
-                tracing::warn!(error = %e, "reloading keys after a key revocation failed");
-            }
-            if done {
-                return Ok(total);
-            }
-        }
+        poll_revocations(&self.store, &self.revocations, &self.keys).await
     }
 
     pub fn refresh_grace(&self) -> Duration {
         self.refresh_grace
+    }
+}
+
+/// Reads revocations committed after `revocations`' confirmed cursor into
+/// it; a free function so start-up can load them before the rest of
+/// [`Auth`] exists.
+pub async fn poll_revocations<S: Store>(
+    store: &S,
+    revocations: &super::revocation::Revocations,
+    keys: &super::keys::Keys,
+) -> Result<usize, AuthError> {
+    let mut total = 0;
+    loop {
+        let batch = store
+            .revocations_since(revocations.confirmed(), now().unix_timestamp(), 10_000)
+            .await?;
+        let done = batch.len() < 10_000;
+        total += batch.len();
+        revocations.apply_confirmed(&batch);
+        // A revoked key must leave this instance's ring at once.
+        let key_revoked = batch
+            .iter()
+            .any(|r| r.revocation.kind == RevocationKind::Key);
+        if key_revoked && let Err(e) = keys.reload(store, now()).await {
+            tracing::warn!(error = %e, "reloading keys after a key revocation failed");
+        }
+        if done {
+            return Ok(total);
+        }
     }
 }
