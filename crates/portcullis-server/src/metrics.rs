@@ -25,6 +25,7 @@ pub const CACHE_MISSES: &str = "portcullis_verification_cache_misses_total";
 pub const ACTIVE_SESSIONS: &str = "portcullis_active_sessions";
 pub const KEY_AGE: &str = "portcullis_signing_key_age_seconds";
 pub const HASH_COST: &str = "portcullis_password_hash_cost_seconds";
+pub const HASH_CPU: &str = "portcullis_password_hash_cpu_seconds";
 
 /// Request latencies span a cached verification (well under a millisecond)
 /// to a password check (a few hundred milliseconds) and a long-poll.
@@ -84,6 +85,11 @@ fn describe() {
         HASH_WAIT,
         Unit::Seconds,
         "Time a password hash waited for a worker."
+    );
+    describe_histogram!(
+        HASH_CPU,
+        Unit::Seconds,
+        "CPU time of each password hash or verification (its thread's own clock, so time preempted by other work is not counted): login capacity is cores ÷ this."
     );
     describe_counter!(
         HASH_REFUSED,

@@ -7,6 +7,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -53,6 +54,15 @@ impl HashPool {
         self.jobs.send(job).map_err(|_| HashThreadFailed)?;
         answered.await.map_err(|_| HashThreadFailed)
     }
+}
+
+/// CPU time the calling thread has used so far.
+pub fn thread_cpu_time() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(now.tv_sec).unwrap_or(0),
+        u32::try_from(now.tv_nsec).unwrap_or(0),
+    )
 }
 
 fn work(queue: &Mutex<mpsc::Receiver<Job>>) {

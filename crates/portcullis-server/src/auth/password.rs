@@ -10,7 +10,7 @@ use argon2::{Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier};
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
-use super::hash_pool::HashPool;
+use super::hash_pool::{HashPool, thread_cpu_time};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -140,7 +140,10 @@ impl Passwords {
         let result = self
             .threads
             .run(move || {
+                let cpu = thread_cpu_time();
                 let result = work();
+                metrics::histogram!(crate::metrics::HASH_CPU)
+                    .record((thread_cpu_time().saturating_sub(cpu)).as_secs_f64());
                 drop((running, admitted));
                 result
             })
