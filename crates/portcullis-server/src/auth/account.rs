@@ -270,15 +270,11 @@ impl<S: Store> Auth<S> {
         client: &ClientContext,
         new_session: Uuid,
     ) -> Result<(), AuthError> {
-        let others: Vec<_> = self
+        let others = self
             .store
-            .live_sessions(user.id, now())
-            .await?
-            .into_iter()
-            .filter(|s| s.id != new_session)
-            .collect();
-        let known = others.iter().any(|s| s.user_agent == client.user_agent);
-        if !others.is_empty() && !known {
+            .other_sessions(user.id, new_session, client.user_agent.as_deref(), now())
+            .await?;
+        if others.any && !others.same_user_agent {
             let device = client
                 .user_agent
                 .clone()

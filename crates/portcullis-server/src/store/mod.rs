@@ -112,6 +112,13 @@ pub struct RefreshRecord {
     pub grace_pair: Option<Vec<u8>>,
 }
 
+/// What a login needs to know about the user's other live sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OtherSessions {
+    pub any: bool,
+    pub same_user_agent: bool,
+}
+
 /// A refresh token with its session and the session's user: everything a
 /// refresh decides on, read in one query.
 #[derive(Debug, Clone)]
@@ -285,6 +292,18 @@ pub trait Store: Clone + Send + Sync + 'static {
         &self,
         id: Uuid,
     ) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+
+    /// Whether the user has live sessions other than `except`, and whether
+    /// one of them has this user agent (`None` matching `None`): two
+    /// indexed existence checks, so a login costs the same whatever the
+    /// number of sessions.
+    fn other_sessions(
+        &self,
+        user_id: Uuid,
+        except: Uuid,
+        user_agent: Option<&str>,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<OtherSessions, StoreError>> + Send;
 
     /// The user's sessions that are neither revoked nor past `expires_at`
     /// (idle expiry is the caller's rule), oldest first.
@@ -555,6 +574,7 @@ forward! {
     fn set_password_hash(&self, user_id: Uuid, hash: &str, at: OffsetDateTime) -> Result<(), StoreError>;
     fn create_session(&self, session: &NewSession, refresh: &NewRefreshToken) -> Result<(), StoreError>;
     fn session(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError>;
+    fn other_sessions(&self, user_id: Uuid, except: Uuid, user_agent: Option<&str>, now: OffsetDateTime) -> Result<OtherSessions, StoreError>;
     fn live_sessions(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<SessionRecord>, StoreError>;
     fn refresh_token(&self, hash: &[u8]) -> Result<Option<RefreshRecord>, StoreError>;
     fn refresh_contexts(&self, hashes: &[Vec<u8>]) -> Result<Vec<RefreshContext>, StoreError>;

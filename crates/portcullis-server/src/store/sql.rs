@@ -204,6 +204,30 @@ macro_rules! sql_store {
                     .transpose()
             }
 
+            async fn other_sessions(
+                &self,
+                user_id: Uuid,
+                except: Uuid,
+                user_agent: Option<&str>,
+                now: OffsetDateTime,
+            ) -> Result<OtherSessions, StoreError> {
+                let (any, same_user_agent): (bool, bool) = sqlx::query_as(
+                    "SELECT
+                       EXISTS (SELECT 1 FROM sessions WHERE user_id = $1 AND id <> $2
+                               AND revoked_at IS NULL AND expires_at > $3),
+                       EXISTS (SELECT 1 FROM sessions WHERE user_id = $1 AND id <> $2
+                               AND revoked_at IS NULL AND expires_at > $3
+                               AND user_agent IS NOT DISTINCT FROM $4)",
+                )
+                .bind(user_id)
+                .bind(except)
+                .bind(now)
+                .bind(user_agent)
+                .fetch_one(self.reader())
+                .await?;
+                Ok(OtherSessions { any, same_user_agent })
+            }
+
             async fn live_sessions(
                 &self,
                 user_id: Uuid,

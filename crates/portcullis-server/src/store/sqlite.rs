@@ -17,9 +17,9 @@ use uuid::Uuid;
 
 use super::rows::{REFRESH_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, qualified, width};
 use super::{
-    AuditFilter, FailureRecord, KeyRecord, MailTokenRecord, NewRefreshToken, NewSession, Pruned,
-    RefreshContext, RefreshRecord, Revocation, RevocationKind, RevocationRecord, Rotation,
-    SessionRecord, Store, StoreError, UserRecord,
+    AuditFilter, FailureRecord, KeyRecord, MailTokenRecord, NewRefreshToken, NewSession,
+    OtherSessions, Pruned, RefreshContext, RefreshRecord, Revocation, RevocationKind,
+    RevocationRecord, Rotation, SessionRecord, Store, StoreError, UserRecord,
 };
 
 #[derive(Debug, Clone)]
