@@ -18,6 +18,26 @@ async fn pair(app: &TestApp, refresh: &str) -> Tokens {
     Tokens::of(&body)
 }
 
+/// Sends one refresh per token, all at once; each must answer 200.
+async fn refresh_all_at_once(app: &TestApp, tokens: &[String]) -> Vec<Tokens> {
+    let requests: Vec<_> = tokens
+        .iter()
+        .map(|token| {
+            let client = app.client.clone();
+            let url = app.url("/api/auth/refresh");
+            let body = json!({"refresh_token": token});
+            tokio::spawn(async move { client.post(url).json(&body).send().await.expect("request") })
+        })
+        .collect();
+    let mut pairs = Vec::new();
+    for request in requests {
+        let response = request.await.expect("join");
+        assert_eq!(response.status(), StatusCode::OK);
+        pairs.push(Tokens::of(&response.json::<Value>().await.expect("json")));
+    }
+    pairs
+}
+
 backends! {
     async fn each_refresh_spends_the_token_and_issues_a_successor() {
     let app = TestApp::spawn().await;
@@ -68,20 +88,7 @@ backends! {
     let app = TestApp::spawn().await;
     let (_, body) = app.new_user().await;
     let token = Tokens::of(&body["tokens"]).refresh;
-    let requests: Vec<_> = (0..8)
-        .map(|_| {
-            let client = app.client.clone();
-            let url = app.url("/api/auth/refresh");
-            let body = json!({"refresh_token": token});
-            tokio::spawn(async move { client.post(url).json(&body).send().await.expect("request") })
-        })
-        .collect();
-    let mut pairs = Vec::new();
-    for request in requests {
-        let response = request.await.expect("join");
-        assert_eq!(response.status(), StatusCode::OK);
-        pairs.push(Tokens::of(&response.json::<Value>().await.expect("json")));
-    }
+    let pairs = refresh_all_at_once(&app, &vec![token; 8]).await;
     assert!(pairs.windows(2).all(|w| w[0] == w[1]), "{pairs:?}");
     let successors: i64 = app
         .scalar("SELECT COUNT(*) FROM refresh_tokens WHERE spent_at IS NULL")
@@ -100,21 +107,7 @@ backends! {
         tokens.push(app.session_of(&email).await.refresh);
     }
     for _round in 0..3 {
-        let requests: Vec<_> = tokens
-            .iter()
-            .map(|token| {
-                let client = app.client.clone();
-                let url = app.url("/api/auth/refresh");
-                let body = json!({"refresh_token": token});
-                tokio::spawn(async move { client.post(url).json(&body).send().await.expect("request") })
-            })
-            .collect();
-        let mut next = Vec::new();
-        for request in requests {
-            let response = request.await.expect("join");
-            assert_eq!(response.status(), StatusCode::OK);
-            next.push(Tokens::of(&response.json::<Value>().await.expect("json")));
-        }
+        let next = refresh_all_at_once(&app, &tokens).await;
         let sessions: std::collections::HashSet<_> =
             next.iter().map(|t| t.claims()["sid"].clone()).collect();
         assert_eq!(sessions.len(), 8, "each session kept its own chain");
