@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::Layer;
+use tracing_subscriber::filter::{Filtered, Targets};
 use tracing_subscriber::layer::Context;
 
 /// One stored security event.
@@ -38,9 +39,26 @@ pub fn sink() -> Option<mpsc::Receiver<AuditEvent>> {
     SINK.set(tx).ok().map(|()| rx)
 }
 
-/// The tracing layer that copies `audit` events into the sink.
+/// The tracing layer that copies `audit` events into the sink. Install it
+/// through [`layer`], which gives it its filter.
 #[derive(Debug, Default)]
 pub struct AuditLayer;
+
+/// Security events only: the `audit` target at INFO and above.
+pub fn events_only() -> Targets {
+    Targets::new().with_target("audit", tracing::Level::INFO)
+}
+
+/// [`AuditLayer`] behind [`events_only`]. A layer without a filter would
+/// make every span and event of every crate enabled for the whole
+/// subscriber, and each request would build spans and dispatch hyper's
+/// trace events that nobody records.
+pub fn layer<S>() -> Filtered<AuditLayer, Targets, S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    AuditLayer.with_filter(events_only())
+}
 
 #[derive(Default)]
 struct Fields(Map<String, Value>);
@@ -72,9 +90,6 @@ impl Visit for Fields {
 
 impl<S: tracing::Subscriber> Layer<S> for AuditLayer {
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        if event.metadata().target() != "audit" {
-            return;
-        }
         let mut fields = Fields::default();
         event.record(&mut fields);
         let mut detail = fields.0;

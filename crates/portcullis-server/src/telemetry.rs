@@ -36,20 +36,17 @@ pub fn init(format: LogFormat, to_stderr: bool) {
             .with_writer(writer)
             .boxed(),
     };
-    let audit_only = || Targets::new().with_target("audit", tracing::Level::INFO);
     let audit = fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_writer(writer)
-        .with_filter(audit_only());
+        .with_filter(crate::audit::events_only());
     // A second init (tests, `user create` after a failed start) is harmless.
-    // Every layer has a filter: a layer without one enables every span and
-    // event of every crate, and each request would then build spans and
-    // dispatch hyper's trace events that nobody records.
+    // Every layer has a filter (see `audit::layer`).
     let _ = tracing_subscriber::registry()
         .with(general.with_filter(not_audit).with_filter(filter()))
         .with(audit)
-        .with(crate::audit::AuditLayer.with_filter(audit_only()))
+        .with(crate::audit::layer())
         .try_init();
 }
