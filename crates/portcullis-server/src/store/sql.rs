@@ -263,15 +263,19 @@ macro_rules! sql_store {
                 if hashes.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut select = sqlx::QueryBuilder::new(format!(
-                    "SELECT {}, {}, {} FROM refresh_tokens r
-                     JOIN sessions s ON s.id = r.session_id
-                     JOIN users u ON u.id = s.user_id
-                     WHERE r.hash IN (",
-                    qualified("r", REFRESH_COLUMNS),
-                    qualified("s", SESSION_COLUMNS),
-                    qualified("u", USER_COLUMNS),
-                ));
+                // Built once: every lookup batch starts with it.
+                static SELECT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    format!(
+                        "SELECT {}, {}, {} FROM refresh_tokens r
+                         JOIN sessions s ON s.id = r.session_id
+                         JOIN users u ON u.id = s.user_id
+                         WHERE r.hash IN (",
+                        qualified("r", REFRESH_COLUMNS),
+                        qualified("s", SESSION_COLUMNS),
+                        qualified("u", USER_COLUMNS),
+                    )
+                });
+                let mut select = sqlx::QueryBuilder::new(SELECT.as_str());
                 let mut list = select.separated(", ");
                 for hash in hashes {
                     list.push_bind(hash);
