@@ -1,8 +1,8 @@
 //! Password hashing: argon2id (OWASP minimum parameters) on low-priority
 //! threads of its own, at most one hash per core at a time and a bounded
-//! queue behind them, so a login flood is refused with 503 instead of stalling every
-//! other request. bcrypt hashes imported from a Go system verify and are
-//! flagged for re-hashing.
+//! queue behind them, so a login flood is refused with 503 instead of
+//! stalling every other request. bcrypt hashes imported from a Go system
+//! verify and are flagged for re-hashing.
 
 use std::sync::Arc;
 
@@ -88,8 +88,8 @@ impl Passwords {
         })
     }
 
-    /// One argon2id verification as measured at start: what a login costs
-    /// a core, so login capacity is cores ÷ this.
+    /// One argon2id run (hashing the dummy) as measured at start, cold; the
+    /// steady-state cost of a login is `portcullis_password_hash_cpu_seconds`.
     pub fn argon2_time(&self) -> std::time::Duration {
         self.argon2_time
     }

@@ -47,7 +47,10 @@ impl<S: Store> Batch for Rotations<S> {
                     answers.push(
                         match self.0.rotate_all(std::slice::from_ref(rotation)).await {
                             Ok(won) => won.first().copied(),
-                            Err(e) => failed(&e, 1).pop().flatten(),
+                            Err(e) => {
+                                log_failure(&e, 1);
+                                None
+                            }
                         },
                     );
                 }
@@ -57,7 +60,12 @@ impl<S: Store> Batch for Rotations<S> {
     }
 }
 
-fn failed<T>(e: &StoreError, jobs: usize) -> Vec<Option<T>> {
+fn log_failure(e: &StoreError, jobs: usize) {
     tracing::error!(error = %e, jobs, "a refresh batch failed in the store");
+}
+
+/// No answer for any of `jobs`.
+fn failed<T>(e: &StoreError, jobs: usize) -> Vec<Option<T>> {
+    log_failure(e, jobs);
     std::iter::repeat_with(|| None).take(jobs).collect()
 }
