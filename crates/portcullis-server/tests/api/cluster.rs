@@ -4,9 +4,11 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::helpers::{PASSWORD, TestApp, Tokens, assert_error, cluster, kid_of};
+use crate::helpers::{
+    PASSWORD, TestApp, Tokens, assert_error, cluster, kid_of, refresh_all_at_once,
+};
 
 /// Polls `app` until it refuses `access` as revoked; the time it took.
 async fn refused_after(app: &TestApp, access: &str, within: Duration) -> Duration {
@@ -113,21 +115,7 @@ async fn sixteen_concurrent_refreshes_across_instances_get_one_pair() {
     };
     let (_, body) = apps[0].new_user().await;
     let token = Tokens::of(&body["tokens"]).refresh;
-    let requests: Vec<_> = (0..16)
-        .map(|i| {
-            let app = &apps[i % 3];
-            let client = app.client.clone();
-            let url = app.url("/api/auth/refresh");
-            let body = json!({"refresh_token": token});
-            tokio::spawn(async move { client.post(url).json(&body).send().await.expect("request") })
-        })
-        .collect();
-    let mut pairs = Vec::new();
-    for request in requests {
-        let response = request.await.expect("join");
-        assert_eq!(response.status(), StatusCode::OK);
-        pairs.push(Tokens::of(&response.json::<Value>().await.expect("json")));
-    }
+    let pairs = refresh_all_at_once((0..16).map(|i| (&apps[i % 3], token.as_str()))).await;
     assert!(pairs.windows(2).all(|w| w[0] == w[1]), "{pairs:?}");
     let unspent: i64 = apps[0]
         .scalar("SELECT COUNT(*) FROM refresh_tokens WHERE spent_at IS NULL")

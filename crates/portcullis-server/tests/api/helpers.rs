@@ -616,9 +616,6 @@ impl TestApp {
             .expect("request")
     }
 
-    /// Logs `email` in again (a new session) and returns the tokens.
-    /// Creates `root@example.com`, an administrator, with the CLI (as an
-    /// operator would) and signs in as it.
     /// Rotates in a key that signs at once (`?now=true`), as `admin`.
     pub async fn rotate_key_now(&self, admin: &str) {
         let response = self
@@ -643,6 +640,8 @@ impl TestApp {
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
     }
 
+    /// Creates `root@example.com`, an administrator, with the CLI (as an
+    /// operator would) and signs in as it.
     pub async fn admin(&self) -> Tokens {
         let output = self.env.run(
             &[
@@ -665,6 +664,7 @@ impl TestApp {
         self.session_of("root@example.com").await
     }
 
+    /// Logs `email` in again (a new session) and returns the tokens.
     pub async fn session_of(&self, email: &str) -> Tokens {
         let response = self.login(email, PASSWORD).await;
         assert_eq!(response.status(), StatusCode::OK);
@@ -690,6 +690,29 @@ fn listening_address(output: &str) -> Option<String> {
 }
 
 /// Asserts the contract's error shape and returns the body.
+/// Sends each (instance, refresh token) refresh at once; each must answer
+/// 200. Returns the pairs in the order given.
+pub async fn refresh_all_at_once<'a>(
+    requests: impl IntoIterator<Item = (&'a TestApp, &'a str)>,
+) -> Vec<Tokens> {
+    let requests: Vec<_> = requests
+        .into_iter()
+        .map(|(app, token)| {
+            let client = app.client.clone();
+            let url = app.url("/api/auth/refresh");
+            let body = json!({"refresh_token": token});
+            tokio::spawn(async move { client.post(url).json(&body).send().await.expect("request") })
+        })
+        .collect();
+    let mut pairs = Vec::new();
+    for request in requests {
+        let response = request.await.expect("join");
+        assert_eq!(response.status(), StatusCode::OK);
+        pairs.push(Tokens::of(&response.json::<Value>().await.expect("json")));
+    }
+    pairs
+}
+
 pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> Value {
     let got = response.status();
     let headers = response.headers().clone();

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::backends;
-use crate::helpers::{TestApp, Tokens, assert_error};
+use crate::helpers::{TestApp, Tokens, assert_error, refresh_all_at_once};
 
 async fn pair(app: &TestApp, refresh: &str) -> Tokens {
     let response = app.refresh(refresh).await;
@@ -16,26 +16,6 @@ async fn pair(app: &TestApp, refresh: &str) -> Tokens {
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900);
     Tokens::of(&body)
-}
-
-/// Sends one refresh per token, all at once; each must answer 200.
-async fn refresh_all_at_once(app: &TestApp, tokens: &[String]) -> Vec<Tokens> {
-    let requests: Vec<_> = tokens
-        .iter()
-        .map(|token| {
-            let client = app.client.clone();
-            let url = app.url("/api/auth/refresh");
-            let body = json!({"refresh_token": token});
-            tokio::spawn(async move { client.post(url).json(&body).send().await.expect("request") })
-        })
-        .collect();
-    let mut pairs = Vec::new();
-    for request in requests {
-        let response = request.await.expect("join");
-        assert_eq!(response.status(), StatusCode::OK);
-        pairs.push(Tokens::of(&response.json::<Value>().await.expect("json")));
-    }
-    pairs
 }
 
 backends! {
@@ -88,7 +68,7 @@ backends! {
     let app = TestApp::spawn().await;
     let (_, body) = app.new_user().await;
     let token = Tokens::of(&body["tokens"]).refresh;
-    let pairs = refresh_all_at_once(&app, &vec![token; 8]).await;
+    let pairs = refresh_all_at_once((0..8).map(|_| (&app, token.as_str()))).await;
     assert!(pairs.windows(2).all(|w| w[0] == w[1]), "{pairs:?}");
     let successors: i64 = app
         .scalar("SELECT COUNT(*) FROM refresh_tokens WHERE spent_at IS NULL")
@@ -107,7 +87,7 @@ backends! {
         tokens.push(app.session_of(&email).await.refresh);
     }
     for _round in 0..3 {
-        let next = refresh_all_at_once(&app, &tokens).await;
+        let next = refresh_all_at_once(tokens.iter().map(|t| (&app, t.as_str()))).await;
         let sessions: std::collections::HashSet<_> =
             next.iter().map(|t| t.claims()["sid"].clone()).collect();
         assert_eq!(sessions.len(), 8, "each session kept its own chain");
