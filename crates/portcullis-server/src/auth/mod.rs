@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod admin;
+mod argon2id;
 pub mod batch;
 pub mod csrf;
 pub mod hash_pool;

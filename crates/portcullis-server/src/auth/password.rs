@@ -6,10 +6,11 @@
 
 use std::sync::Arc;
 
-use argon2::{Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier};
+use argon2::{Argon2, Params, PasswordHash, PasswordHasher};
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
+use super::argon2id;
 use super::hash_pool::{HashPool, thread_cpu_time};
 
 #[derive(Debug, thiserror::Error)]
@@ -53,14 +54,6 @@ impl std::fmt::Debug for Passwords {
     }
 }
 
-fn argon2() -> Argon2<'static> {
-    Argon2::new(
-        argon2::Algorithm::Argon2id,
-        argon2::Version::V0x13,
-        Params::default(),
-    )
-}
-
 impl Passwords {
     /// `workers` hashes run at once (the cores); `queue_limit` more may wait.
     pub fn new(workers: usize, queue_limit: usize) -> Result<Self, PasswordError> {
@@ -70,9 +63,14 @@ impl Passwords {
             .map_err(|_| PasswordError::Internal("random generator failed".into()))?;
         // Start-up pays for two probes only: hashing the dummy is itself an
         // argon2id run (a verification is the same computation), and the
-        // bcrypt probe verifies against a fixed cost-10 hash.
+        // bcrypt probe verifies against a fixed cost-10 hash. This thread is
+        // borrowed, so the dummy takes the argon2 crate's path, whose memory
+        // is freed at once, not the hashing threads' kept memory.
         let started = std::time::Instant::now();
-        let dummy = hash_now(random.as_ref())?;
+        let dummy = Argon2::default()
+            .hash_password(random.as_ref())
+            .map_err(|e| PasswordError::Internal(e.to_string()))?
+            .to_string();
         let argon2_time = started.elapsed();
         let started = std::time::Instant::now();
         let _ = verify_now(b"timing probe", BCRYPT_PROBE);
@@ -177,10 +175,7 @@ impl Drop for Queued {
 const BCRYPT_PROBE: &str = "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy";
 
 fn hash_now(password: &[u8]) -> Result<String, PasswordError> {
-    argon2()
-        .hash_password(password)
-        .map(|h| h.to_string())
-        .map_err(|e| PasswordError::Internal(e.to_string()))
+    argon2id::hash(password).map_err(|e| PasswordError::Internal(e.to_string()))
 }
 
 fn verify_now(password: &[u8], stored: &str) -> Verdict {
@@ -200,7 +195,7 @@ fn verify_now(password: &[u8], stored: &str) -> Verdict {
     let Ok(parsed) = PasswordHash::new(stored) else {
         return NO;
     };
-    let matches = argon2().verify_password(password, &parsed).is_ok();
+    let matches = argon2id::verify(password, &parsed);
     let current = Params::default();
     let outdated = parsed.algorithm.as_str() != "argon2id"
         || Params::try_from(&parsed).map_or(true, |p| {
