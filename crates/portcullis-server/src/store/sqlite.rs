@@ -148,3 +148,107 @@ impl SqliteStore {
 }
 
 super::sql::sql_store!(SqliteStore, SqliteRow, sqlx::SqliteConnection);
+
+#[cfg(test)]
+mod tests {
+    use super::super::{NewRefreshToken, NewSession, Rotation, Store, UserRecord};
+    use super::*;
+
+    fn token(byte: u8, at: OffsetDateTime) -> NewRefreshToken {
+        NewRefreshToken {
+            hash: vec![byte; 32],
+            issued_at: at,
+            expires_at: at + time::Duration::days(1),
+        }
+    }
+
+    fn rotation(spent: u8, successor: u8, session_id: Uuid, at: OffsetDateTime) -> Rotation {
+        Rotation {
+            spent: vec![spent; 32],
+            at,
+            session_id,
+            successor: token(successor, at),
+            grace_until: at + time::Duration::seconds(30),
+            grace_pair: vec![successor; 64],
+        }
+    }
+
+    /// One failing rotation fails its batch (`Rotations` then retries each
+    /// alone): nothing of the batch may stay, and the writer must not be
+    /// left inside its transaction.
+    #[tokio::test]
+    async fn a_failed_rotation_batch_leaves_nothing_and_the_writer_usable() {
+        // A transaction left open would block the readers' next read.
+        tokio::time::timeout(Duration::from_secs(10), rotate_around_a_failed_batch())
+            .await
+            .expect("the store answered in time");
+    }
+
+    async fn rotate_around_a_failed_batch() {
+        let store = SqliteStore::in_memory().await.expect("store");
+        let at = OffsetDateTime::now_utc();
+        let user = UserRecord::new("a@example.com".into(), "A".into(), None, vec![], at);
+        store.create_user(&user).await.expect("user");
+        let mut sessions = Vec::new();
+        for first in [1u8, 2, 3] {
+            let session = NewSession {
+                id: Uuid::new_v4(),
+                user_id: user.id,
+                device_name: None,
+                user_agent: None,
+                ip: None,
+                created_at: at,
+                expires_at: at + time::Duration::days(30),
+            };
+            store
+                .create_session(&session, &token(first, at))
+                .await
+                .expect("session");
+            sessions.push(session.id);
+        }
+        // Token 2's successor would take token 3's hash: a unique violation.
+        let good = rotation(1, 11, sessions[0], at);
+        let clash = rotation(2, 3, sessions[1], at);
+        assert!(store.rotate_all(&[good.clone(), clash]).await.is_err());
+        let untouched = store.refresh_token(&[1; 32]).await.expect("read");
+        assert!(
+            untouched.is_some_and(|t| t.spent_at.is_none()),
+            "rolled back"
+        );
+
+        assert_eq!(
+            store.rotate_all(&[good.clone()]).await.expect("alone"),
+            [true]
+        );
+        let twice = rotation(1, 12, sessions[0], at);
+        assert_eq!(
+            store
+                .rotate_all(&[rotation(3, 13, sessions[2], at), twice])
+                .await
+                .expect("batch"),
+            [true, false],
+            "a spent token does not rotate again"
+        );
+        for (hash, successor) in [(1u8, 11u8), (3, 13)] {
+            let spent = store.refresh_token(&[hash; 32]).await.expect("read");
+            assert_eq!(
+                spent.and_then(|t| t.successor_hash),
+                Some(vec![successor; 32])
+            );
+            assert!(
+                store
+                    .refresh_token(&[successor; 32])
+                    .await
+                    .expect("read")
+                    .is_some()
+            );
+        }
+        assert!(
+            store
+                .refresh_token(&[12; 32])
+                .await
+                .expect("read")
+                .is_none()
+        );
+    }
+}
