@@ -217,7 +217,10 @@ mod tests {
         );
 
         assert_eq!(
-            store.rotate_all(&[good.clone()]).await.expect("alone"),
+            store
+                .rotate_all(std::slice::from_ref(&good))
+                .await
+                .expect("alone"),
             [true]
         );
         let twice = rotation(1, 12, sessions[0], at);
