@@ -4,8 +4,7 @@
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
-use axum::middleware::Next;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
@@ -53,29 +52,48 @@ pub async fn metrics(
     Ok(response)
 }
 
-/// Requests by method, route template (never the raw path: it may carry
-/// input, and would make labels unbounded) and status, with latency.
-pub async fn record(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method: &'static str = match *req.method() {
-        Method::GET => "GET",
-        Method::HEAD => "HEAD",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::OPTIONS => "OPTIONS",
-        _ => "OTHER",
-    };
-    let started = Instant::now();
-    let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
-    metrics::histogram!(HTTP_DURATION, "method" => method, "route" => route.clone())
-        .record(started.elapsed().as_secs_f64());
-    metrics::counter!(HTTP_REQUESTS, "method" => method, "route" => route, "status" => status)
-        .increment(1);
-    response
+/// One request being observed: counted and timed by method, route
+/// template (never the raw path: it may carry input, and would make labels
+/// unbounded) and status.
+pub struct Observed {
+    method: &'static str,
+    route: String,
+    started: Instant,
+}
+
+impl Observed {
+    pub fn start(req: &Request) -> Self {
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+        let method: &'static str = match *req.method() {
+            Method::GET => "GET",
+            Method::HEAD => "HEAD",
+            Method::POST => "POST",
+            Method::PUT => "PUT",
+            Method::PATCH => "PATCH",
+            Method::DELETE => "DELETE",
+            Method::OPTIONS => "OPTIONS",
+            _ => "OTHER",
+        };
+        Self {
+            method,
+            route,
+            started: Instant::now(),
+        }
+    }
+
+    pub fn finish(self, status: StatusCode) {
+        let Self {
+            method,
+            route,
+            started,
+        } = self;
+        metrics::histogram!(HTTP_DURATION, "method" => method, "route" => route.clone())
+            .record(started.elapsed().as_secs_f64());
+        let status = status.as_u16().to_string();
+        metrics::counter!(HTTP_REQUESTS, "method" => method, "route" => route, "status" => status)
+            .increment(1);
+    }
 }

@@ -20,9 +20,8 @@ mod wellknown;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -91,7 +90,12 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     })
 }
 
-pub fn router(state: AppState, cors_origins: &[String]) -> Router {
+/// The service the server runs: the routes, with the layers that need the
+/// matched route inside the router and the rest around it. A layer added
+/// with `Router::layer` wraps every route's service, and the router clones
+/// a route's whole service stack for each request: outside, a layer is one
+/// call with no clone.
+pub fn router(state: AppState, cors_origins: &[String]) -> Service {
     let request_id = HeaderName::from_static("x-request-id");
     // Every documented route goes through `routes!`: its operation and its
     // route cannot part ways.
@@ -140,20 +144,14 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
         .split_for_parts();
     document.merge(feed_document);
     openapi::publish(document);
-    api
+    let routes = api
         // Envoy's ext_authz shape: any path below the prefix (see verify.rs).
         .route("/api/auth/verify/{*path}", any(verify::verify_prefixed))
         .merge(openapi::docs())
         .fallback(|| async { ApiError::not_found() })
         .layer(middleware::from_fn_with_state(state.clone(), deadline))
         .merge(feed)
-        .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
-        .layer(middleware::from_fn(json_method_not_allowed))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            security_headers,
-        ))
-        .layer(middleware::from_fn(metrics::record))
+        .layer(middleware::from_fn_with_state(state.clone(), edge))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req
                 .extensions()
@@ -167,21 +165,39 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router {
             // The route template, never the raw URI: a path may carry input.
             tracing::info_span!("request", method = %req.method(), route, request_id = id)
         }))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(
-            request_id,
-            request_id::Sequential::new(),
-        ))
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::AUTHORIZATION,
-            header::COOKIE,
-        ]))
-        .layer(tower::util::option_layer(cors(cors_origins)))
+        .with_state(state);
+    let around = tower::ServiceBuilder::new()
+        .map_response(IntoResponse::into_response)
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
             ApiError::unavailable().into_response()
         }))
-        .with_state(state)
+        .option_layer(cors(cors_origins))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
+        .layer(SetRequestIdLayer::new(
+            request_id.clone(),
+            request_id::Sequential::new(),
+        ))
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
+        .service(routes);
+    Service::new(around)
+}
+
+/// [`router`]'s service, boxed once: each connection clones it.
+pub type Service = tower::util::BoxCloneSyncService<Request, Response, std::convert::Infallible>;
+
+/// A request with whatever body the server hands over, as [`router`]'s
+/// service takes it.
+pub fn with_axum_body<B>(req: axum::http::Request<B>) -> Request
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    req.map(axum::body::Body::new)
 }
 
 /// `REQUEST_TIMEOUT` per request, answered as `503 unavailable` JSON.
@@ -195,10 +211,20 @@ async fn deadline(State(state): State<AppState>, req: Request, next: Next) -> Re
     }
 }
 
+/// What every routed request gets, in one layer: the contract's JSON 405,
+/// security headers, and the request's metrics (by route template, which
+/// only exists inside the router).
+async fn edge(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let observed = metrics::Observed::start(&req);
+    let mut response = json_method_not_allowed(next.run(req).await);
+    security_headers(response.headers_mut(), state.hsts);
+    observed.finish(response.status());
+    response
+}
+
 /// axum answers a known route with the wrong method by a bare 405 with an
 /// `Allow` header; the contract wants the JSON error body too.
-async fn json_method_not_allowed(req: Request, next: Next) -> Response {
-    let response = next.run(req).await;
+fn json_method_not_allowed(response: Response) -> Response {
     if response.status() != StatusCode::METHOD_NOT_ALLOWED {
         return response;
     }
@@ -210,9 +236,7 @@ async fn json_method_not_allowed(req: Request, next: Next) -> Response {
     json
 }
 
-async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let mut response = next.run(req).await;
-    let headers = response.headers_mut();
+fn security_headers(headers: &mut HeaderMap, hsts: bool) {
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -222,11 +246,10 @@ async fn security_headers(State(state): State<AppState>, req: Request, next: Nex
         HeaderValue::from_static("no-referrer"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    if state.hsts {
+    if hsts {
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static("max-age=31536000"),
         );
     }
-    response
 }
