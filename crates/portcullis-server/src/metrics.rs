@@ -5,9 +5,9 @@
 //! sessions) are read when scraped. Labels are bounded: route templates,
 //! never raw paths; outcome names, never user input.
 
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
-use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+use metrics::{Counter, Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub const HTTP_REQUESTS: &str = "portcullis_http_requests_total";
@@ -22,6 +22,13 @@ pub const HASH_WAIT: &str = "portcullis_password_hash_wait_seconds";
 pub const HASH_REFUSED: &str = "portcullis_password_hash_refused_total";
 pub const CACHE_HITS: &str = "portcullis_verification_cache_hits_total";
 pub const CACHE_MISSES: &str = "portcullis_verification_cache_misses_total";
+
+/// The verification cache's counters, bumped on every authenticated
+/// request: registered once, since a lookup in the recorder costs more than
+/// the cache hit it counts. Bound to the recorder [`install`] put in place
+/// before the server's first request.
+pub static CACHE_HIT_COUNT: LazyLock<Counter> = LazyLock::new(|| metrics::counter!(CACHE_HITS));
+pub static CACHE_MISS_COUNT: LazyLock<Counter> = LazyLock::new(|| metrics::counter!(CACHE_MISSES));
 pub const ACTIVE_SESSIONS: &str = "portcullis_active_sessions";
 pub const KEY_AGE: &str = "portcullis_signing_key_age_seconds";
 pub const HASH_COST: &str = "portcullis_password_hash_cost_seconds";

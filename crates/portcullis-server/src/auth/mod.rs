@@ -567,7 +567,7 @@ impl<S: Store> Auth<S> {
         if let Some(claims) = self.verified.get(token, at, &self.keys.ring()) {
             return self.unless_revoked(claims);
         }
-        metrics::counter!(crate::metrics::CACHE_MISSES).increment(1);
+        crate::metrics::CACHE_MISS_COUNT.increment(1);
         let mut verified = self.keys.verify(token, &self.validator, at);
         if matches!(
             verified,

@@ -50,7 +50,7 @@ impl VerifiedTokens {
     pub fn get(&self, token: &str, now: i64, ring: &KeyRing) -> Option<Claims> {
         let entry = self.cache.get(token)?;
         if now < entry.claims.exp && ring.get(&entry.kid).is_some() {
-            metrics::counter!(crate::metrics::CACHE_HITS).increment(1);
+            crate::metrics::CACHE_HIT_COUNT.increment(1);
             return Some(entry.claims.clone());
         }
         self.cache.remove(token);
