@@ -99,13 +99,48 @@ struct RouteSeries {
 }
 
 impl RouteSeries {
-    fn get(&self, method: &str, status: u16) -> Option<(Counter, Histogram)> {
-        let requests = self
-            .requests
+    fn counter(&self, method: &str, status: u16) -> Option<&Counter> {
+        self.requests
             .iter()
-            .find(|(m, s, _)| *m == method && *s == status)?;
-        let duration = self.durations.iter().find(|(m, _)| *m == method)?;
-        Some((requests.2.clone(), duration.1.clone()))
+            .find(|(m, s, _)| *m == method && *s == status)
+            .map(|(_, _, counter)| counter)
+    }
+
+    fn histogram(&self, method: &str) -> Option<&Histogram> {
+        self.durations
+            .iter()
+            .find(|(m, _)| *m == method)
+            .map(|(_, histogram)| histogram)
+    }
+
+    fn get(&self, method: &str, status: u16) -> Option<(Counter, Histogram)> {
+        Some((
+            self.counter(method, status)?.clone(),
+            self.histogram(method)?.clone(),
+        ))
+    }
+
+    /// [`Self::get`], registering in the recorder what is missing.
+    fn register(&mut self, method: &'static str, route: &str, status: u16) -> (Counter, Histogram) {
+        let counter = match self.counter(method, status) {
+            Some(counter) => counter.clone(),
+            None => {
+                let counter = metrics::counter!(HTTP_REQUESTS, "method" => method,
+                    "route" => route.to_owned(), "status" => status.to_string());
+                self.requests.push((method, status, counter.clone()));
+                counter
+            }
+        };
+        let histogram = match self.histogram(method) {
+            Some(histogram) => histogram.clone(),
+            None => {
+                let histogram = metrics::histogram!(HTTP_DURATION, "method" => method,
+                    "route" => route.to_owned());
+                self.durations.push((method, histogram.clone()));
+                histogram
+            }
+        };
+        (counter, histogram)
     }
 }
 
@@ -122,26 +157,12 @@ fn series(method: &'static str, route: &str, status: u16) -> (Counter, Histogram
         .unwrap_or_else(PoisonError::into_inner)
         .get(route)
         .and_then(|series| series.get(method, status));
-    if let Some(handles) = known {
-        return handles;
-    }
-    let mut all = SERIES.write().unwrap_or_else(PoisonError::into_inner);
-    let series = all.entry(route.to_owned()).or_default();
-    if !series.durations.iter().any(|(m, _)| *m == method) {
-        let histogram =
-            metrics::histogram!(HTTP_DURATION, "method" => method, "route" => route.to_owned());
-        series.durations.push((method, histogram));
-    }
-    if !series
-        .requests
-        .iter()
-        .any(|(m, s, _)| *m == method && *s == status)
-    {
-        let counter = metrics::counter!(HTTP_REQUESTS, "method" => method,
-            "route" => route.to_owned(), "status" => status.to_string());
-        series.requests.push((method, status, counter));
-    }
-    series
-        .get(method, status)
-        .unwrap_or_else(|| (Counter::noop(), Histogram::noop()))
+    known.unwrap_or_else(|| {
+        SERIES
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(route.to_owned())
+            .or_default()
+            .register(method, route, status)
+    })
 }

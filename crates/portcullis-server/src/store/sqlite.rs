@@ -151,7 +151,6 @@ super::sql::sql_store!(SqliteStore, SqliteRow, sqlx::SqliteConnection);
 
 #[cfg(test)]
 mod tests {
-    use super::super::{NewRefreshToken, NewSession, Rotation, Store, UserRecord};
     use super::*;
 
     fn token(byte: u8, at: OffsetDateTime) -> NewRefreshToken {
