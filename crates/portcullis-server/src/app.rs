@@ -289,10 +289,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(every) = config.key_rotation_interval {
         tokio::spawn(rotate_keys(state.clone(), every));
     }
-    let service = tower::ServiceExt::map_request(
-        http::router(state.clone(), &config.cors_allowed_origins),
-        http::with_axum_body,
-    );
+    let service = http::router(state.clone(), &config.cors_allowed_origins);
     let app = axum::ServiceExt::into_make_service_with_connect_info::<SocketAddr>(service);
     let listener = std::net::TcpListener::bind((config.bind, config.port))
         .with_context(|| format!("PORT: cannot listen on {}:{}", config.bind, config.port))?;

@@ -562,7 +562,7 @@ impl<S: Store> Auth<S> {
     /// in-memory revocation set: no I/O, except that a `kid` this instance
     /// does not know makes it reload the keys (at most once a second) in
     /// case another instance just created one.
-    pub async fn authenticate(&self, token: &str) -> Result<Claims, AuthError> {
+    pub async fn authenticate(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
         let at = now().unix_timestamp();
         if let Some(claims) = self.verified.get(token, at, &self.keys.ring()) {
             return self.unless_revoked(claims);
@@ -581,6 +581,7 @@ impl<S: Store> Auth<S> {
         }
         match verified {
             Ok(claims) => {
+                let claims = Arc::new(claims);
                 self.verified.insert(token, &claims);
                 self.unless_revoked(claims)
             }
@@ -592,7 +593,7 @@ impl<S: Store> Auth<S> {
         }
     }
 
-    fn unless_revoked(&self, claims: Claims) -> Result<Claims, AuthError> {
+    fn unless_revoked(&self, claims: Arc<Claims>) -> Result<Arc<Claims>, AuthError> {
         if self.revocations.is_revoked(&claims, None) {
             return Err(AuthError::TokenRevoked);
         }

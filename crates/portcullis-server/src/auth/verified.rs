@@ -18,9 +18,11 @@ use quick_cache::sync::Cache;
 /// About 1 KiB an entry (the token and its claims).
 const CAPACITY: usize = 16_384;
 
+/// The claims are shared with every request that hits the entry: a hit
+/// hands out a reference count, not a copy of a dozen strings.
 #[derive(Debug)]
 struct Entry {
-    claims: Claims,
+    claims: Arc<Claims>,
     kid: String,
 }
 
@@ -47,21 +49,21 @@ impl Default for VerifiedTokens {
 impl VerifiedTokens {
     /// The claims of `token` if it was verified before, has not expired at
     /// `now`, and its key is still in `ring`.
-    pub fn get(&self, token: &str, now: i64, ring: &KeyRing) -> Option<Claims> {
+    pub fn get(&self, token: &str, now: i64, ring: &KeyRing) -> Option<Arc<Claims>> {
         let entry = self.cache.get(token)?;
         if now < entry.claims.exp && ring.get(&entry.kid).is_some() {
             crate::metrics::CACHE_HIT_COUNT.increment(1);
-            return Some(entry.claims.clone());
+            return Some(Arc::clone(&entry.claims));
         }
         self.cache.remove(token);
         None
     }
 
     /// Remembers a token that just passed full verification.
-    pub fn insert(&self, token: &str, claims: &Claims) {
+    pub fn insert(&self, token: &str, claims: &Arc<Claims>) {
         if let Some(kid) = portcullis_token::key_id(token) {
             let entry = Entry {
-                claims: claims.clone(),
+                claims: Arc::clone(claims),
                 kid,
             };
             self.cache.insert(token.into(), Arc::new(entry));
@@ -95,9 +97,10 @@ mod tests {
         let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
         let ring = KeyRing::with_signing_key(key);
         let token = ring.sign(&claims(100)).expect("sign");
-        let verified = ring
-            .verify(&token, &Validator::new("iss", "aud"), 50)
-            .expect("verify");
+        let verified = Arc::new(
+            ring.verify(&token, &Validator::new("iss", "aud"), 50)
+                .expect("verify"),
+        );
         let cache = VerifiedTokens::default();
         cache.insert(&token, &verified);
         assert_eq!(cache.get(&token, 99, &ring), Some(verified.clone()));

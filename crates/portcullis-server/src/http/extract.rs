@@ -2,6 +2,7 @@
 //! authentication, and the client's address.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -193,7 +194,7 @@ fn json_error_message(e: &serde_json::Error) -> String {
 
 /// A request authenticated by a valid bearer access token.
 #[derive(Debug, Clone)]
-pub struct Authenticated(pub Claims);
+pub struct Authenticated(pub Arc<Claims>);
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;

@@ -83,9 +83,13 @@ impl Observed {
         }
     }
 
+    /// The route template, or `unmatched`.
+    pub fn route(&self) -> &str {
+        self.route.as_ref().map_or("unmatched", MatchedPath::as_str)
+    }
+
     pub fn finish(self, status: StatusCode) {
-        let route = self.route.as_ref().map_or("unmatched", MatchedPath::as_str);
-        let (requests, duration) = series(self.method, route, status.as_u16());
+        let (requests, duration) = series(self.method, self.route(), status.as_u16());
         duration.record(self.started.elapsed().as_secs_f64());
         requests.increment(1);
     }

@@ -17,18 +17,18 @@ mod sessions;
 mod verify;
 mod wellknown;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::trace::TraceLayer;
+use tracing::Instrument;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -94,9 +94,24 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
 /// matched route inside the router and the rest around it. A layer added
 /// with `Router::layer` wraps every route's service, and the router clones
 /// a route's whole service stack for each request: outside, a layer is one
-/// call with no clone.
-pub fn router(state: AppState, cors_origins: &[String]) -> Service {
-    let request_id = HeaderName::from_static("x-request-id");
+/// call with no clone. Not boxed: a boxed service is cloned into a new
+/// allocation for every request.
+pub fn router<B>(
+    state: AppState,
+    cors_origins: &[String],
+) -> impl tower::Service<
+    axum::http::Request<B>,
+    Response = Response,
+    Error = Infallible,
+    Future = impl Send + 'static,
+> + Clone
++ Send
++ Sync
++ 'static
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     // Every documented route goes through `routes!`: its operation and its
     // route cannot part ways.
     let (api, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
@@ -137,8 +152,6 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Service {
         .routes(routes!(metrics::metrics))
         .routes(routes!(openapi::document))
         .split_for_parts();
-    // A long-poll may outlast REQUEST_TIMEOUT: the feed stays outside the
-    // deadline layer.
     let (feed, feed_document) = OpenApiRouter::new()
         .routes(routes!(revocations::feed))
         .split_for_parts();
@@ -148,25 +161,12 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Service {
         // Envoy's ext_authz shape: any path below the prefix (see verify.rs).
         .route("/api/auth/verify/{*path}", any(verify::verify_prefixed))
         .merge(openapi::docs())
-        .fallback(|| async { ApiError::not_found() })
-        .layer(middleware::from_fn_with_state(state.clone(), deadline))
         .merge(feed)
+        .fallback(|| async { ApiError::not_found() })
         .layer(middleware::from_fn_with_state(state.clone(), edge))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let route = req
-                .extensions()
-                .get::<MatchedPath>()
-                .map_or("unmatched", MatchedPath::as_str);
-            let id = req
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            // The route template, never the raw URI: a path may carry input.
-            tracing::info_span!("request", method = %req.method(), route, request_id = id)
-        }))
         .with_state(state);
-    let around = tower::ServiceBuilder::new()
+    tower::ServiceBuilder::new()
+        .map_request(|req: axum::http::Request<B>| req.map(axum::body::Body::new))
         .map_response(IntoResponse::into_response)
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
@@ -177,49 +177,47 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Service {
             header::AUTHORIZATION,
             header::COOKIE,
         ]))
-        .layer(SetRequestIdLayer::new(
-            request_id.clone(),
-            request_id::Sequential::new(),
-        ))
-        .layer(PropagateRequestIdLayer::new(request_id))
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
-        .service(routes);
-    Service::new(around)
+        .service(routes)
 }
 
-/// [`router`]'s service, boxed once: each connection clones it.
-pub type Service = tower::util::BoxCloneSyncService<Request, Response, std::convert::Infallible>;
-
-/// A request with whatever body the server hands over, as [`router`]'s
-/// service takes it.
-pub fn with_axum_body<B>(req: axum::http::Request<B>) -> Request
-where
-    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
-{
-    req.map(axum::body::Body::new)
+/// What every routed request gets, in one layer (each layer inside the
+/// router costs a clone of the route's stack per request): a span naming
+/// the route template, which only exists inside the router; the deadline;
+/// the contract's JSON 405; security headers; the request's metrics.
+async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let id = request_id::ensure(req.headers_mut());
+    let observed = metrics::Observed::start(&req);
+    let span = request_span(&req, observed.route(), &id);
+    // A long-poll of the feed may outlast REQUEST_TIMEOUT by design.
+    let timeout = (observed.route() != revocations::FEED_PATH).then_some(state.request_timeout);
+    let response = within(timeout, next.run(req)).instrument(span).await;
+    let mut response = json_method_not_allowed(response);
+    security_headers(response.headers_mut(), state.hsts);
+    response.headers_mut().insert(request_id::HEADER, id);
+    observed.finish(response.status());
+    response
 }
 
-/// `REQUEST_TIMEOUT` per request, answered as `503 unavailable` JSON.
-async fn deadline(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(state.request_timeout, next.run(req)).await {
+/// The request's span: the route template, never the raw URI (a path may
+/// carry input), and the request id that the response carries too.
+fn request_span(req: &Request, route: &str, id: &HeaderValue) -> tracing::Span {
+    let id = id.to_str().unwrap_or_default();
+    tracing::info_span!("request", method = %req.method(), route, request_id = id)
+}
+
+/// `REQUEST_TIMEOUT`, answered as `503 unavailable` JSON.
+async fn within(timeout: Option<Duration>, run: impl Future<Output = Response>) -> Response {
+    let Some(timeout) = timeout else {
+        return run.await;
+    };
+    match tokio::time::timeout(timeout, run).await {
         Ok(response) => response,
         Err(_) => {
             tracing::warn!("request timed out");
             ApiError::unavailable().into_response()
         }
     }
-}
-
-/// What every routed request gets, in one layer: the contract's JSON 405,
-/// security headers, and the request's metrics (by route template, which
-/// only exists inside the router).
-async fn edge(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let observed = metrics::Observed::start(&req);
-    let mut response = json_method_not_allowed(next.run(req).await);
-    security_headers(response.headers_mut(), state.hsts);
-    observed.finish(response.status());
-    response
 }
 
 /// axum answers a known route with the wrong method by a bare 405 with an

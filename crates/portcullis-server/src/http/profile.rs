@@ -24,8 +24,8 @@ pub struct Message {
     responses((status = 200, description = "The Go design's protected route", body = Profile)))]
 pub async fn profile(Authenticated(claims): Authenticated) -> Json<Profile> {
     Json(Profile {
-        user_id: claims.sub,
-        email: claims.email,
+        user_id: claims.sub.clone(),
+        email: claims.email.clone(),
         message: "This is a protected route",
     })
 }

@@ -65,6 +65,10 @@ fn take_slot(state: &AppState, ip: IpAddr) -> Option<LongPollSlot<'_>> {
     Some(LongPollSlot { state, ip })
 }
 
+/// The feed's route, which [`super::edge`] exempts from `REQUEST_TIMEOUT`
+/// (the `path` below must be the same literal).
+pub const FEED_PATH: &str = "/.well-known/revocations";
+
 #[utoipa::path(get, path = "/.well-known/revocations", tag = "verification", params(FeedQuery),
     security((), ("bearer" = [])),
     responses(

@@ -195,6 +195,24 @@ backends! {
     }
 }}
 
+#[tokio::test]
+async fn a_request_keeps_the_id_it_came_with_and_others_get_distinct_ones() {
+    let app = TestApp::spawn().await;
+    for path in ["/healthz", "/nope", "/api/profile"] {
+        let response = app
+            .client
+            .get(app.url(path))
+            .header("x-request-id", "edge-42")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.headers()["x-request-id"], "edge-42", "{path}");
+    }
+    let a = app.get("/healthz", None).await;
+    let b = app.get("/healthz", None).await;
+    assert_ne!(a.headers()["x-request-id"], b.headers()["x-request-id"]);
+}
+
 backends! {
     async fn a_request_over_the_timeout_is_503_json() {
     // Hashing one password takes far longer than 1 ms.

@@ -142,6 +142,20 @@ backends! {
     .await;
 }}
 
+#[tokio::test]
+async fn a_long_poll_may_outlast_the_request_timeout() {
+    let app = TestApp::spawn_with(&[("REQUEST_TIMEOUT", "1s")]).await;
+    let cursor = feed(&app, "").await["cursor"]
+        .as_str()
+        .expect("cursor")
+        .to_owned();
+    let started = Instant::now();
+    let body = feed(&app, &format!("?since={cursor}&wait=2")).await;
+    assert!(started.elapsed() >= Duration::from_secs(2), "{body}");
+    assert_eq!(body["revoked"], json!([]));
+    // Every other route keeps the deadline (edge.rs tests its 503).
+}
+
 backends! {
     async fn at_most_eight_long_polls_per_address() {
     let app = TestApp::spawn().await;

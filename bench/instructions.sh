@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# User-space instructions per request, counted by callgrind: deterministic
+# where wall-clock time on these shared machines moves by up to 2x within
+# minutes, so it decides between two builds of a hot path. Counts only
+# while wrk runs (not start-up, not the token's registration).
+#
+#   bench/instructions.sh                         # the current release build
+#   bench/instructions.sh OLD_BINARY NEW_BINARY   # the same runs for each
+#   DISTINCT=10000 bench/instructions.sh          # round-robin over that many tokens
+#
+# Prints "binary route tokens instructions/request" per binary. Needs
+# valgrind and wrk (installed if missing); loopback only, about 30 s a binary
+# (more with DISTINCT: the tokens come from refreshes, ~200 a second).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/portcullis/target}"
+ROUTE="${ROUTE:-/api/profile}"
+DISTINCT="${DISTINCT:-1}"
+DURATION="${DURATION:-5}"
+PORT=18183
+PASSWORD='violet hamster teapot 47'
+work="$(mktemp -d /tmp/portcullis-instructions.XXXXXX)"
+server=""
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+need() { command -v "$1" >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2"; }; }
+need valgrind valgrind
+need callgrind_control valgrind
+need wrk wrk
+need curl curl
+
+if [ $# -eq 0 ]; then
+  cargo build --release -q --bin portcullis
+  set -- "$CARGO_TARGET_DIR/release/portcullis"
+fi
+
+json_field() { grep -o "\"$1\":\"[^\"]*\"" | head -n 1 | cut -d'"' -f4; }
+
+cat >"$work/many.lua" <<'EOF'
+local tokens, i = {}, 0
+for line in io.lines(os.getenv("TOKENS")) do if #line > 0 then tokens[#tokens + 1] = line end end
+request = function()
+  i = i % #tokens + 1
+  return wrk.format("GET", nil, {Authorization = "Bearer " .. tokens[i]})
+end
+EOF
+
+count() { # binary
+  local base="http://127.0.0.1:$PORT" out="$work/callgrind.out"
+  rm -rf "$work/data" "$out"*; mkdir -p "$work/data"
+  env DATA_DIR="$work/data" BIND=127.0.0.1 PORT=$PORT RUST_LOG=warn \
+    SIGNUP_RATE_PER_ADDRESS=1000000/s \
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" "$1" \
+    >"$work/server.log" 2>&1 &
+  server=$!
+  for _ in $(seq 1 600); do curl -fs -o /dev/null "$base/readyz" && break; sleep 0.1; done
+  local answer refresh
+  answer=$(curl -fs -X POST "$base/api/auth/register" -H 'Content-Type: application/json' \
+    -d "{\"email\":\"bench@example.com\",\"password\":\"$PASSWORD\",\"name\":\"Bench\"}")
+  echo "$answer" | json_field access_token >"$work/tokens.txt"
+  refresh=$(echo "$answer" | json_field refresh_token)
+  for _ in $(seq 2 "$DISTINCT"); do
+    answer=$(curl -fs -X POST "$base/api/auth/refresh" -H 'Content-Type: application/json' \
+      -d "{\"refresh_token\":\"$refresh\"}")
+    echo "$answer" | json_field access_token >>"$work/tokens.txt"
+    refresh=$(echo "$answer" | json_field refresh_token)
+  done
+  # Once over every token first, so both builds count the same cache state.
+  TOKENS="$work/tokens.txt" wrk -t1 -c1 -d"$(( DISTINCT / 500 + 1 ))s" -s "$work/many.lua" "$base$ROUTE" >/dev/null
+  callgrind_control -i on "$server" >/dev/null 2>&1
+  TOKENS="$work/tokens.txt" wrk -t1 -c8 -d"${DURATION}s" -s "$work/many.lua" "$base$ROUTE" >"$work/wrk.out"
+  callgrind_control -i off "$server" >/dev/null 2>&1
+  callgrind_control -d "$server" >/dev/null 2>&1
+  kill "$server"; wait "$server" 2>/dev/null || true; server=""
+  [ -z "${KEEP:-}" ] || cp "$(ls "$out".* | head -n 1)" "$KEEP.$(basename "$1")"
+  local requests errors total
+  requests=$(awk '/requests in/ {print $1}' "$work/wrk.out")
+  errors=$(awk '/Non-2xx/ {print $NF}' "$work/wrk.out")
+  [ -z "$errors" ] || { echo "$1: $errors answers were not 2xx" >&2; exit 1; }
+  total=$(callgrind_annotate "$(ls "$out".* | head -n 1)" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+  echo "$1 $ROUTE $DISTINCT $(( total / requests ))"
+}
+
+for binary in "$@"; do count "$binary"; done
