@@ -41,14 +41,7 @@ fi
 
 json_field() { grep -o "\"$1\":\"[^\"]*\"" | head -n 1 | cut -d'"' -f4; }
 
-cat >"$work/many.lua" <<'EOF'
-local tokens, i = {}, 0
-for line in io.lines(os.getenv("TOKENS")) do if #line > 0 then tokens[#tokens + 1] = line end end
-request = function()
-  i = i % #tokens + 1
-  return wrk.format("GET", nil, {Authorization = "Bearer " .. tokens[i]})
-end
-EOF
+many="$PWD/bench/many-tokens.lua"
 
 count() { # binary
   local base="http://127.0.0.1:$PORT" out="$work/callgrind.out"
@@ -71,9 +64,9 @@ count() { # binary
     refresh=$(echo "$answer" | json_field refresh_token)
   done
   # Once over every token first, so both builds count the same cache state.
-  TOKENS="$work/tokens.txt" wrk -t1 -c1 -d"$(( DISTINCT / 500 + 1 ))s" -s "$work/many.lua" "$base$ROUTE" >/dev/null
+  TOKENS="$work/tokens.txt" wrk -t1 -c1 -d"$(( DISTINCT / 500 + 1 ))s" -s "$many" "$base$ROUTE" >/dev/null
   callgrind_control -i on "$server" >/dev/null 2>&1
-  TOKENS="$work/tokens.txt" wrk -t1 -c8 -d"${DURATION}s" -s "$work/many.lua" "$base$ROUTE" >"$work/wrk.out"
+  TOKENS="$work/tokens.txt" wrk -t1 -c8 -d"${DURATION}s" -s "$many" "$base$ROUTE" >"$work/wrk.out"
   callgrind_control -i off "$server" >/dev/null 2>&1
   callgrind_control -d "$server" >/dev/null 2>&1
   kill "$server"; wait "$server" 2>/dev/null || true; server=""

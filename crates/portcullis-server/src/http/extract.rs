@@ -302,7 +302,11 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
     if values.next().is_some() {
         return Err(invalid());
     }
-    let text = value.to_str().map_err(|_| invalid())?;
+    // UTF-8 rather than `to_str`'s visible-ASCII check, which walks a
+    // JWT's few hundred bytes one at a time on every request: anything
+    // non-ASCII that passes here matches no cached token and fails
+    // verification.
+    let text = std::str::from_utf8(value.as_bytes()).map_err(|_| invalid())?;
     let (scheme, token) = text.split_once(' ').ok_or_else(invalid)?;
     let token = token.trim();
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {

@@ -185,8 +185,8 @@ where
 /// router costs a clone of the route's stack per request): a span naming
 /// the route template, which only exists inside the router; the deadline;
 /// the contract's JSON 405; security headers; the request's metrics.
-async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let id = request_id::ensure(req.headers_mut());
+async fn edge(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let id = request_id::of(req.headers());
     let observed = metrics::Observed::start(&req);
     let span = request_span(&req, observed.route(), &id);
     // A long-poll of the feed may outlast REQUEST_TIMEOUT by design.

@@ -12,25 +12,30 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The request's id, set in `headers` if it had none.
-pub fn ensure(headers: &mut HeaderMap) -> HeaderValue {
-    if let Some(id) = headers.get(HEADER) {
-        return id.clone();
-    }
-    let id = next();
-    headers.insert(HEADER, id.clone());
-    id
+/// The id the request came with, else a new one.
+pub fn of(headers: &HeaderMap) -> HeaderValue {
+    headers.get(HEADER).cloned().unwrap_or_else(next)
 }
 
+/// `<16 hex digits of the process>-<counter in hex>`, written by hand: the
+/// `format!` and `String` conversion it replaces were ~1 700 instructions,
+/// on every request.
 fn next() -> HeaderValue {
-    static PREFIX: LazyLock<String> = LazyLock::new(|| {
-        let mut prefix = uuid::Uuid::new_v4().simple().to_string();
-        prefix.truncate(16);
+    static PREFIX: LazyLock<[u8; 16]> = LazyLock::new(|| {
+        let mut prefix = [0; 16];
+        prefix.copy_from_slice(&uuid::Uuid::new_v4().simple().to_string().as_bytes()[..16]);
         prefix
     });
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    HeaderValue::try_from(format!("{}-{n:x}", *PREFIX)).expect("hex digits and a dash")
+    let mut id = [0u8; 33];
+    id[..16].copy_from_slice(&*PREFIX);
+    id[16] = b'-';
+    let digits = (n.max(1).ilog2() / 4 + 1) as usize;
+    for (i, slot) in id[17..17 + digits].iter_mut().rev().enumerate() {
+        *slot = b"0123456789abcdef"[(n >> (4 * i) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&id[..17 + digits]).expect("hex digits and a dash")
 }
 
 #[cfg(test)]
@@ -47,18 +52,21 @@ mod tests {
 
     #[test]
     fn made_ids_are_distinct_and_share_the_process_prefix() {
-        let (mut a, mut b) = (HeaderMap::new(), HeaderMap::new());
-        let (a, b) = (ensure(&mut a), ensure(&mut b));
+        let (a, b) = (of(&HeaderMap::new()), of(&HeaderMap::new()));
         assert_ne!(a, b);
         assert_eq!(prefix(&a), prefix(&b));
         assert_eq!(prefix(&a).len(), 16);
+        let counter = |v: &HeaderValue| {
+            let (_, n) = v.to_str().expect("ascii").split_once('-').expect("dash");
+            u64::from_str_radix(n, 16).expect("hex")
+        };
+        assert_eq!(counter(&b), counter(&a) + 1);
     }
 
     #[test]
     fn a_request_keeps_the_id_it_came_with() {
         let mut headers = HeaderMap::new();
         headers.insert(HEADER, HeaderValue::from_static("from-the-proxy"));
-        assert_eq!(ensure(&mut headers), "from-the-proxy");
-        assert_eq!(headers.get_all(HEADER).iter().count(), 1);
+        assert_eq!(of(&headers), "from-the-proxy");
     }
 }
