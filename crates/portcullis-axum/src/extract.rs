@@ -1,6 +1,7 @@
 //! Extractors for handlers behind [`crate::AuthLayer`].
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -10,7 +11,7 @@ use crate::error::Rejection;
 /// The verified claims of the request's token. Behind [`crate::AuthLayer`]
 /// only; elsewhere it refuses (`401`), failing closed.
 #[derive(Debug, Clone)]
-pub struct Claims(pub portcullis_token::Claims);
+pub struct Claims(pub Arc<portcullis_token::Claims>);
 
 impl std::ops::Deref for Claims {
     type Target = portcullis_token::Claims;
@@ -26,7 +27,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Claims {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         parts
             .extensions
-            .get::<portcullis_token::Claims>()
+            .get::<Arc<portcullis_token::Claims>>()
             .cloned()
             .map(Claims)
             .ok_or(Rejection::MissingToken)
@@ -40,7 +41,7 @@ pub trait Role {
 
 /// The claims, if the token carries role `R` (else `403 forbidden`).
 #[derive(Debug, Clone)]
-pub struct RequireRole<R: Role>(pub portcullis_token::Claims, PhantomData<R>);
+pub struct RequireRole<R: Role>(pub Arc<portcullis_token::Claims>, PhantomData<R>);
 
 impl<R: Role> std::ops::Deref for RequireRole<R> {
     type Target = portcullis_token::Claims;

@@ -40,7 +40,8 @@ pub(crate) struct Sources {
 
 #[derive(Debug)]
 struct Cached {
-    claims: Claims,
+    /// Shared with every request that hits the entry, not copied.
+    claims: Arc<Claims>,
     kid: String,
 }
 
@@ -117,8 +118,9 @@ impl Verifier {
     }
 
     /// Verifies `token`: signature and claims (or a cached earlier
-    /// verification), then the revocation set.
-    pub async fn verify(&self, token: &str) -> Result<Claims, Rejection> {
+    /// verification), then the revocation set. The claims are shared with
+    /// the cache (a hit copies nothing).
+    pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, Rejection> {
         let inner = &self.inner;
         // Keys loaded, and (when following the feed) a snapshot that is
         // not older than allowed: one read of each.
@@ -141,16 +143,16 @@ impl Verifier {
         Ok(claims)
     }
 
-    fn cached(&self, token: &str, now: i64) -> Option<Claims> {
+    fn cached(&self, token: &str, now: i64) -> Option<Arc<Claims>> {
         let entry = self.inner.cache.get(token)?;
         if now < entry.claims.exp && read(&self.inner.ring).get(&entry.kid).is_some() {
-            return Some(entry.claims.clone());
+            return Some(Arc::clone(&entry.claims));
         }
         self.inner.cache.remove(token);
         None
     }
 
-    async fn verify_in_full(&self, token: &str, now: i64) -> Result<Claims, Rejection> {
+    async fn verify_in_full(&self, token: &str, now: i64) -> Result<Arc<Claims>, Rejection> {
         let inner = &self.inner;
         let ring = read(&inner.ring).clone();
         let mut verified = ring.verify(token, &inner.validator, now);
@@ -165,9 +167,10 @@ impl Verifier {
         }
         match verified {
             Ok(claims) => {
+                let claims = Arc::new(claims);
                 if let Some(kid) = portcullis_token::key_id(token) {
                     let entry = Cached {
-                        claims: claims.clone(),
+                        claims: Arc::clone(&claims),
                         kid,
                     };
                     inner.cache.insert(token.into(), Arc::new(entry));
