@@ -15,13 +15,12 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/portcullis/target}"
 work="$(mktemp -d /tmp/portcullis-ceiling.XXXXXX)"
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-need() { command -v "$1" >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2"; }; }
+source bench/common.sh
 need wrk wrk
 [ -x /usr/sbin/nginx ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; }
 
 cargo build --release -q --bin portcullis
 go_server="$(bash ../shared/baseline/go-gin-jwt/build.sh 2>/dev/null | tail -n 1)"
-up() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "not up: $1" >&2; return 1; }
 
 mkdir -p "$work/nginx/logs" "$work/data"
 cat >"$work/nginx/nginx.conf" <<EOF
@@ -48,15 +47,10 @@ pids+=($!)
 DATA_DIR="$work/data" BIND=127.0.0.1 PORT=18181 RUST_LOG=warn taskset -c 0 \
   "$CARGO_TARGET_DIR/release/portcullis" >"$work/portcullis.log" 2>&1 &
 pids+=($!)
-up http://127.0.0.1:18184/ && up http://127.0.0.1:18182/ && up http://127.0.0.1:18181/readyz
+wait_up http://127.0.0.1:18184/ && wait_listening http://127.0.0.1:18182/ && wait_up http://127.0.0.1:18181/readyz
 
-token() { # base → an access token of a new account
-  curl -fs -X POST "$1/api/auth/register" -H 'Content-Type: application/json' \
-    -d '{"email":"ceiling@example.com","password":"violet hamster teapot 47","name":"Ceiling"}' |
-    grep -o '"access_token":"[^"]*"' | cut -d'"' -f4
-}
-p_token=$(token http://127.0.0.1:18181)
-g_token=$(token http://127.0.0.1:18182)
+p_token=$(register http://127.0.0.1:18181 ceiling@example.com | json_field access_token)
+g_token=$(register http://127.0.0.1:18182 ceiling@example.com | json_field access_token)
 
 rps() { # url [token]
   local header=()

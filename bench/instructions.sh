@@ -18,7 +18,6 @@ ROUTE="${ROUTE:-/api/profile}"
 DISTINCT="${DISTINCT:-1}"
 DURATION="${DURATION:-5}"
 PORT=18183
-PASSWORD='violet hamster teapot 47'
 work="$(mktemp -d /tmp/portcullis-instructions.XXXXXX)"
 server=""
 cleanup() {
@@ -28,7 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-need() { command -v "$1" >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2"; }; }
+source bench/common.sh
 need valgrind valgrind
 need callgrind_control valgrind
 need wrk wrk
@@ -38,8 +37,6 @@ if [ $# -eq 0 ]; then
   cargo build --release -q --bin portcullis
   set -- "$CARGO_TARGET_DIR/release/portcullis"
 fi
-
-json_field() { grep -o "\"$1\":\"[^\"]*\"" | head -n 1 | cut -d'"' -f4; }
 
 many="$PWD/bench/many-tokens.lua"
 
@@ -51,18 +48,8 @@ count() { # binary
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" "$1" \
     >"$work/server.log" 2>&1 &
   server=$!
-  for _ in $(seq 1 600); do curl -fs -o /dev/null "$base/readyz" && break; sleep 0.1; done
-  local answer refresh
-  answer=$(curl -fs -X POST "$base/api/auth/register" -H 'Content-Type: application/json' \
-    -d "{\"email\":\"bench@example.com\",\"password\":\"$PASSWORD\",\"name\":\"Bench\"}")
-  echo "$answer" | json_field access_token >"$work/tokens.txt"
-  refresh=$(echo "$answer" | json_field refresh_token)
-  for _ in $(seq 2 "$DISTINCT"); do
-    answer=$(curl -fs -X POST "$base/api/auth/refresh" -H 'Content-Type: application/json' \
-      -d "{\"refresh_token\":\"$refresh\"}")
-    echo "$answer" | json_field access_token >>"$work/tokens.txt"
-    refresh=$(echo "$answer" | json_field refresh_token)
-  done
+  wait_up "$base/readyz" 1200 # valgrind starts slowly
+  refreshed_tokens "$base" "$(register "$base" bench@example.com | json_field refresh_token)" "$DISTINCT" "$work/tokens.txt"
   # Once over every token first, so both builds count the same cache state.
   TOKENS="$work/tokens.txt" wrk -t1 -c1 -d"$(( DISTINCT / 500 + 1 ))s" -s "$many" "$base$ROUTE" >/dev/null
   callgrind_control -i on "$server" >/dev/null 2>&1

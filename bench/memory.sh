@@ -15,7 +15,8 @@ PORT=18183
 work="$(mktemp -d /tmp/portcullis-memory.XXXXXX)"
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
-command -v sqlite3 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sqlite3; }
+source bench/common.sh
+need sqlite3 sqlite3
 cargo build --release -q --bin portcullis
 portcullis="$CARGO_TARGET_DIR/release/portcullis"
 
@@ -38,8 +39,8 @@ start
 empty_ms=$startup_ms
 sleep 1
 empty_rss=$(rss)
-credentials='"email":"memory@example.com","password":"violet hamster teapot 47"'
-post /api/auth/register "{$credentials,\"name\":\"Memory\"}"
+register "http://127.0.0.1:$PORT" memory@example.com >/dev/null
+credentials="\"email\":\"memory@example.com\",\"password\":\"$PASSWORD\""
 logins=()
 for _ in $(seq 1 8); do post /api/auth/login "{$credentials}" & logins+=($!); done
 wait "${logins[@]}"

@@ -34,7 +34,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-need() { command -v "$1" >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2"; }; }
+source "$root/bench/common.sh"
 need wrk wrk
 need taskset util-linux
 need curl curl
@@ -44,14 +44,8 @@ cargo build --release -q --bin portcullis
 portcullis="$CARGO_TARGET_DIR/release/portcullis"
 go_server="$(bash ../shared/baseline/go-gin-jwt/build.sh 2>/dev/null | tail -n 1)"
 
-PASSWORD='violet hamster teapot 47'
 PORTCULLIS_PORT=18181
 GO_PORT=18182
-
-wait_up() { # url
-  for _ in $(seq 1 200); do curl -fs -o /dev/null "$1" && return 0; sleep 0.05; done
-  echo "not up: $1" >&2; return 1
-}
 
 start_portcullis() { # extra env assignments…
   rm -rf "$work/data"; mkdir -p "$work/data"
@@ -67,16 +61,9 @@ start_go() {
   PORT=$GO_PORT JWT_SECRET="bench-secret-0123456789-0123456789" GIN_MODE=release \
     taskset -c 0 "$go_server" >"$work/go.log" 2>&1 &
   go_pid=$!; pids+=("$go_pid")
-  for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$GO_PORT/" && break; sleep 0.05; done
+  wait_listening "http://127.0.0.1:$GO_PORT/"
 }
 
-# The first string member `$1` of the JSON on stdin, on a line of its own.
-json_field() { grep -o "\"$1\":\"[^\"]*\"" | head -n 1 | cut -d'"' -f4; }
-
-register() { # base email → the whole JSON answer
-  curl -fs -X POST "$1/api/auth/register" -H 'Content-Type: application/json' \
-    -d "{\"email\":\"$2\",\"password\":\"$PASSWORD\",\"name\":\"Bench\"}"
-}
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
@@ -121,7 +108,6 @@ local pause = tonumber(os.getenv("DELAY_MS"))
 delay = function() return pause end
 EOF
 
-
 # Each refresh token is spent once and its successor goes back in the pool:
 # every request is a real rotation, never a grace replay.
 cat >"$work/refresh.lua" <<'EOF'
@@ -155,15 +141,7 @@ portcullis_token=$(register "$p" bench@example.com | json_field access_token)
 go_token=$(register "$g" bench@example.com | json_field access_token)
 
 echo "preparing tokens…" >&2
-# $DISTINCT distinct valid tokens: one session refreshed that many times
-# (each refresh issues a new access token; the earlier ones stay valid).
-refresh=$(register "$p" chain@example.com | json_field refresh_token)
-: >"$work/tokens.txt"
-for _ in $(seq 1 "$DISTINCT"); do
-  answer=$(curl -fs -X POST "$p/api/auth/refresh" -H 'Content-Type: application/json' -d "{\"refresh_token\":\"$refresh\"}")
-  echo "$answer" | json_field access_token >>"$work/tokens.txt"
-  refresh=$(echo "$answer" | json_field refresh_token)
-done
+refreshed_tokens "$p" "$(register "$p" chain@example.com | json_field refresh_token)" "$DISTINCT" "$work/tokens.txt"
 # Refresh chains: 128 sessions a round on each server, each chain followed
 # to its end within its round.
 chains() { # base file
