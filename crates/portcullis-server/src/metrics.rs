@@ -22,6 +22,10 @@ pub const HASH_WAIT: &str = "portcullis_password_hash_wait_seconds";
 pub const HASH_REFUSED: &str = "portcullis_password_hash_refused_total";
 pub const CACHE_HITS: &str = "portcullis_verification_cache_hits_total";
 pub const CACHE_MISSES: &str = "portcullis_verification_cache_misses_total";
+pub const ACTIVE_SESSIONS: &str = "portcullis_active_sessions";
+pub const KEY_AGE: &str = "portcullis_signing_key_age_seconds";
+pub const HASH_COST: &str = "portcullis_password_hash_cost_seconds";
+pub const HASH_CPU: &str = "portcullis_password_hash_cpu_seconds";
 
 /// The verification cache's counters, bumped on every authenticated
 /// request: registered once, since a lookup in the recorder costs more than
@@ -29,10 +33,6 @@ pub const CACHE_MISSES: &str = "portcullis_verification_cache_misses_total";
 /// before the server's first request.
 pub static CACHE_HIT_COUNT: LazyLock<Counter> = LazyLock::new(|| metrics::counter!(CACHE_HITS));
 pub static CACHE_MISS_COUNT: LazyLock<Counter> = LazyLock::new(|| metrics::counter!(CACHE_MISSES));
-pub const ACTIVE_SESSIONS: &str = "portcullis_active_sessions";
-pub const KEY_AGE: &str = "portcullis_signing_key_age_seconds";
-pub const HASH_COST: &str = "portcullis_password_hash_cost_seconds";
-pub const HASH_CPU: &str = "portcullis_password_hash_cpu_seconds";
 
 /// Request latencies span a cached verification (well under a millisecond)
 /// to a password check (a few hundred milliseconds) and a long-poll.
