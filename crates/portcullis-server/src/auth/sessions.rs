@@ -184,11 +184,13 @@ impl<S: Store> Auth<S> {
                 .is_some_and(|s| s.spent_at.is_none()),
             None => false,
         };
-        let pair = record
-            .grace_pair
-            .as_deref()
-            .filter(|_| in_grace && successor_unspent)
-            .and_then(|sealed| open_pair(token, session.id, sealed));
+        let sealed = match record.grace_id {
+            Some(id) if in_grace && successor_unspent => {
+                self.store.grace_pair(id, &record.hash).await?
+            }
+            _ => None,
+        };
+        let pair = sealed.and_then(|sealed| open_pair(token, session.id, &sealed));
         if let Some(pair) = pair {
             tracing::info!(target: "audit", event = "refresh_grace_replay", user_id = %session.user_id, session_id = %session.id);
             return Ok(pair);

@@ -109,7 +109,9 @@ pub struct RefreshRecord {
     pub spent_at: Option<OffsetDateTime>,
     pub successor_hash: Option<Vec<u8>>,
     pub grace_until: Option<OffsetDateTime>,
-    pub grace_pair: Option<Vec<u8>>,
+    /// Where the pair this token was replaced with is kept while a replay
+    /// could still get it (`refresh_grace`, pruned after the window).
+    pub grace_id: Option<i64>,
 }
 
 /// What a login needs to know about the user's other live sessions.
@@ -137,7 +139,8 @@ pub struct Rotation {
     pub session_id: Uuid,
     pub successor: NewRefreshToken,
     pub grace_until: OffsetDateTime,
-    /// The new pair, sealed under a key derived from the spent token.
+    /// The new pair, sealed under a key derived from the spent token; kept
+    /// in `refresh_grace` for replays within `grace_until`.
     pub grace_pair: Vec<u8>,
 }
 
@@ -317,6 +320,14 @@ pub trait Store: Clone + Send + Sync + 'static {
         &self,
         hash: &[u8],
     ) -> impl Future<Output = Result<Option<RefreshRecord>, StoreError>> + Send;
+
+    /// The sealed pair kept for a replay of the spent token `spent` within
+    /// its grace window (`None` once pruned).
+    fn grace_pair(
+        &self,
+        id: i64,
+        spent: &[u8],
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
 
     /// The refresh tokens with these hashes, each with its session and the
     /// session's user, in any order; a token is missing when any of the
@@ -577,6 +588,7 @@ forward! {
     fn other_sessions(&self, user_id: Uuid, except: Uuid, user_agent: Option<&str>, now: OffsetDateTime) -> Result<OtherSessions, StoreError>;
     fn live_sessions(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<SessionRecord>, StoreError>;
     fn refresh_token(&self, hash: &[u8]) -> Result<Option<RefreshRecord>, StoreError>;
+    fn grace_pair(&self, id: i64, spent: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     fn refresh_contexts(&self, hashes: &[Vec<u8>]) -> Result<Vec<RefreshContext>, StoreError>;
     fn rotate_all(&self, rotations: &[Rotation]) -> Result<Vec<bool>, StoreError>;
     fn revoke_session(&self, id: Uuid, user_id: Option<Uuid>, at: OffsetDateTime, expires: i64) -> Result<Option<RevocationRecord>, StoreError>;

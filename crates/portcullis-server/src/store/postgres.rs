@@ -52,14 +52,41 @@ impl PgStore {
 
     /// One statement: the later steps see the spent row through `spent`.
     const ROTATE: &str = "WITH spent AS (
-                              UPDATE refresh_tokens SET spent_at = $1, successor_hash = $2, grace_until = $3, grace_pair = $4
-                              WHERE hash = $5 AND spent_at IS NULL RETURNING hash),
+                              UPDATE refresh_tokens SET spent_at = $1, successor_hash = $2, grace_until = $3,
+                                                        grace_id = nextval('refresh_grace_id_seq')
+                              WHERE hash = $5 AND spent_at IS NULL RETURNING hash, grace_id),
+                          grace AS (
+                              INSERT INTO refresh_grace (id, spent_hash, pair, until)
+                              SELECT grace_id, hash, $4, $3 FROM spent),
                           successor AS (
                               INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at)
                               SELECT $2, $6, $7, $8 FROM spent),
                           touched AS (
                               UPDATE sessions SET last_used_at = $1 WHERE id = $6 AND EXISTS (SELECT 1 FROM spent))
                           SELECT 1 FROM spent";
+
+    /// One transaction a batch, one round trip a rotation.
+    async fn rotate_batch(&self, rotations: &[Rotation]) -> Result<Vec<bool>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut won = Vec::with_capacity(rotations.len());
+        for rotation in rotations {
+            let spent = sqlx::query(Self::ROTATE)
+                .bind(rotation.at)
+                .bind(&rotation.successor.hash)
+                .bind(rotation.grace_until)
+                .bind(&rotation.grace_pair)
+                .bind(&rotation.spent)
+                .bind(rotation.session_id)
+                .bind(rotation.successor.issued_at)
+                .bind(rotation.successor.expires_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            won.push(spent > 0);
+        }
+        tx.commit().await?;
+        Ok(won)
+    }
 
     fn writer(&self) -> &PgPool {
         &self.pool

@@ -13,7 +13,7 @@ pub(super) const SESSION_COLUMNS: &str =
 
 /// Columns of `refresh_tokens`, in mapping order.
 pub(super) const REFRESH_COLUMNS: &str =
-    "hash, session_id, issued_at, expires_at, spent_at, successor_hash, grace_until, grace_pair";
+    "hash, session_id, issued_at, expires_at, spent_at, successor_hash, grace_until, grace_id";
 
 /// `columns` with each name qualified by `table.`, for joins.
 pub(super) fn qualified(table: &str, columns: &str) -> String {
@@ -86,7 +86,7 @@ macro_rules! row_mappers {
                 spent_at: row.try_get(at + 4)?,
                 successor_hash: row.try_get(at + 5)?,
                 grace_until: row.try_get(at + 6)?,
-                grace_pair: row.try_get(at + 7)?,
+                grace_id: row.try_get(at + 7)?,
             })
         }
 

@@ -5,11 +5,10 @@
 
 /// Implements [`super::Store`] for a backend type that has
 /// `writer()`/`reader()` pools, `ping_backend()`,
-/// `serialize_revocations(&mut Connection)` and `ROTATE`, the backend's one
-/// round trip that spends a refresh token, inserts its successor and touches
-/// the session (parameters: at, successor hash, grace until, grace pair,
-/// spent hash, session id, successor issued at, successor expires at),
-/// affecting no rows when the token was already spent.
+/// `serialize_revocations(&mut Connection)` and `rotate_batch(&[Rotation])`,
+/// which stores a batch of rotations atomically (each spends a refresh
+/// token, inserts its successor and touches the session; one whose token
+/// was already spent changes nothing and answers `false`).
 macro_rules! sql_store {
     ($store:ty, $row:ty, $conn:ty) => {
         super::rows::row_mappers!($row);
@@ -259,6 +258,15 @@ macro_rules! sql_store {
                     .transpose()
             }
 
+            async fn grace_pair(&self, id: i64, spent: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+                // The hash too: ids of pruned rows may be handed out again.
+                Ok(sqlx::query_scalar("SELECT pair FROM refresh_grace WHERE id = $1 AND spent_hash = $2")
+                    .bind(id)
+                    .bind(spent)
+                    .fetch_optional(self.reader())
+                    .await?)
+            }
+
             async fn refresh_contexts(&self, hashes: &[Vec<u8>]) -> Result<Vec<RefreshContext>, StoreError> {
                 if hashes.is_empty() {
                     return Ok(Vec::new());
@@ -302,25 +310,7 @@ macro_rules! sql_store {
             }
 
             async fn rotate_all(&self, rotations: &[Rotation]) -> Result<Vec<bool>, StoreError> {
-                let mut tx = self.writer().begin().await?;
-                let mut won = Vec::with_capacity(rotations.len());
-                for rotation in rotations {
-                    let changed = sqlx::query(<$store>::ROTATE)
-                        .bind(rotation.at)
-                        .bind(&rotation.successor.hash)
-                        .bind(rotation.grace_until)
-                        .bind(&rotation.grace_pair)
-                        .bind(&rotation.spent)
-                        .bind(rotation.session_id)
-                        .bind(rotation.successor.issued_at)
-                        .bind(rotation.successor.expires_at)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    won.push(changed > 0);
-                }
-                tx.commit().await?;
-                Ok(won)
+                self.rotate_batch(rotations).await
             }
 
             async fn revoke_session(
@@ -446,6 +436,10 @@ macro_rules! sql_store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+                sqlx::query("DELETE FROM refresh_grace WHERE until <= $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
                 sqlx::query("DELETE FROM mail_tokens WHERE used_at IS NOT NULL OR expires_at <= $1")
                     .bind(now)
                     .execute(&mut *tx)

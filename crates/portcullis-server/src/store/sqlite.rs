@@ -31,6 +31,32 @@ pub struct SqliteStore {
 /// How often the write-ahead log is folded back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
+/// Made on the writer's connection when it opens (temporary objects belong
+/// to one connection). Each row inserted is one rotation; its trigger runs
+/// the steps, each only if the one before changed a row (spend the token,
+/// keep the new pair for replays in grace, insert the successor, touch the
+/// session), then marks the row won. Unqualified names: SQLite forbids
+/// qualified ones in a trigger's writes, and finds the main tables (the
+/// temporary one has a name of its own).
+const ROTATION_TRIGGER: &str = "
+    PRAGMA temp_store = MEMORY;
+    CREATE TEMP TABLE pending_rotations (
+        seq INTEGER NOT NULL, at, successor_hash, grace_until, grace_pair,
+        spent_hash, session_id, issued_at, expires_at, won INTEGER NOT NULL DEFAULT 0);
+    CREATE TEMP TRIGGER rotate AFTER INSERT ON pending_rotations BEGIN
+        UPDATE refresh_tokens SET spent_at = NEW.at, successor_hash = NEW.successor_hash,
+                                  grace_until = NEW.grace_until,
+                                  grace_id = (SELECT coalesce(max(id), 0) + 1 FROM refresh_grace)
+        WHERE hash = NEW.spent_hash AND spent_at IS NULL;
+        INSERT INTO refresh_grace (id, spent_hash, pair, until)
+        SELECT grace_id, hash, NEW.grace_pair, NEW.grace_until FROM refresh_tokens
+        WHERE hash = NEW.spent_hash AND changes() = 1;
+        INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at)
+        SELECT NEW.successor_hash, NEW.session_id, NEW.issued_at, NEW.expires_at WHERE changes() = 1;
+        UPDATE sessions SET last_used_at = NEW.at WHERE id = NEW.session_id AND changes() = 1;
+        UPDATE pending_rotations SET won = 1 WHERE rowid = NEW.rowid AND changes() = 1;
+    END";
+
 /// The writer's own automatic checkpoint, in pages: only a backstop for when
 /// the background checkpoints fall behind (SQLite's default is 1000).
 const WRITER_CHECKPOINT_PAGES: &str = "20000";
@@ -92,14 +118,30 @@ impl SqliteStore {
     }
 
     async fn with_options(options: SqliteConnectOptions) -> Result<Self, StoreError> {
+        // Migrations on a connection of their own, before the writer's opens:
+        // a migration that drops a column fails while a temporary trigger
+        // on the same connection still names it. (Closed only once the
+        // writer is open: an in-memory database ends with its last
+        // connection.)
+        let migrator = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&migrator).await?;
         // No ping before each acquire: the file can't hang up, and on one
         // core each ping is two thread switches to the connection's thread.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
+            .after_connect(|connection, _| {
+                Box::pin(async move {
+                    sqlx::raw_sql(ROTATION_TRIGGER).execute(connection).await?;
+                    Ok(())
+                })
+            })
             .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        migrator.close().await;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .test_before_acquire(false)
@@ -113,13 +155,43 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
-    /// Three statements in one call (one hand-off to the connection's
-    /// thread): each later one acts only if the one before changed a row.
-    const ROTATE: &str = "UPDATE refresh_tokens SET spent_at = $1, successor_hash = $2, grace_until = $3, grace_pair = $4
-                          WHERE hash = $5 AND spent_at IS NULL;
-                          INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at)
-                          SELECT $2, $6, $7, $8 WHERE changes() = 1;
-                          UPDATE sessions SET last_used_at = $1 WHERE id = $6 AND changes() = 1";
+    /// A batch of rotations in one call to the writer's thread, answered
+    /// once: the rows go into the connection's `pending_rotations`, whose
+    /// trigger ([`ROTATION_TRIGGER`]) rotates each, and one row lists the
+    /// winners. One INSERT is atomic, so a batch is stored whole or not at
+    /// all. (Statement by statement, sqlx's worker wakes the waiting task
+    /// for every statement's result: on one core, two thread switches per
+    /// statement.)
+    async fn rotate_batch(&self, rotations: &[Rotation]) -> Result<Vec<bool>, StoreError> {
+        let mut batch = sqlx::QueryBuilder::new(
+            "DELETE FROM pending_rotations;
+             INSERT INTO pending_rotations (seq, at, successor_hash, grace_until, grace_pair,
+                                            spent_hash, session_id, issued_at, expires_at) ",
+        );
+        batch.push_values(rotations.iter().enumerate(), |mut row, (seq, rotation)| {
+            row.push(seq)
+                .push_bind(rotation.at)
+                .push_bind(&rotation.successor.hash)
+                .push_bind(rotation.grace_until)
+                .push_bind(&rotation.grace_pair)
+                .push_bind(&rotation.spent)
+                .push_bind(rotation.session_id)
+                .push_bind(rotation.successor.issued_at)
+                .push_bind(rotation.successor.expires_at);
+        });
+        batch.push(";\nSELECT group_concat(seq) FROM pending_rotations WHERE won");
+        let winners: Option<String> = batch.build().fetch_one(self.writer()).await?.try_get(0)?;
+        let mut won = vec![false; rotations.len()];
+        for seq in winners.iter().flat_map(|list| list.split(',')) {
+            let seq: usize = seq
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("rotation winner {seq:?}")))?;
+            if let Some(slot) = won.get_mut(seq) {
+                *slot = true;
+            }
+        }
+        Ok(won)
+    }
 
     fn writer(&self) -> &SqlitePool {
         &self.writer
@@ -252,5 +324,52 @@ mod tests {
                 .expect("read")
                 .is_none()
         );
+    }
+
+    /// Each answer belongs to its own rotation, past single-digit positions
+    /// too, and within one batch a token spent by an earlier rotation stays
+    /// spent for a later one.
+    #[tokio::test]
+    async fn a_batch_answers_each_rotation_in_its_place() {
+        let store = SqliteStore::in_memory().await.expect("store");
+        let at = OffsetDateTime::now_utc();
+        let user = UserRecord::new("b@example.com".into(), "B".into(), None, vec![], at);
+        store.create_user(&user).await.expect("user");
+        let mut batch = Vec::new();
+        let mut expected = Vec::new();
+        for first in 30u8..42 {
+            let session = NewSession {
+                id: Uuid::new_v4(),
+                user_id: user.id,
+                device_name: None,
+                user_agent: None,
+                ip: None,
+                created_at: at,
+                expires_at: at + time::Duration::days(30),
+            };
+            store
+                .create_session(&session, &token(first, at))
+                .await
+                .expect("session");
+            batch.push(rotation(first, first + 100, session.id, at));
+            expected.push(true);
+            if first % 5 == 0 {
+                // The same token again, with another successor: too late.
+                batch.push(rotation(first, first + 150, session.id, at));
+                expected.push(false);
+            }
+        }
+        assert_eq!(store.rotate_all(&batch).await.expect("batch"), expected);
+        for rotation in &batch {
+            let stored = store
+                .refresh_token(&rotation.successor.hash)
+                .await
+                .expect("read");
+            assert_eq!(
+                stored.is_some(),
+                rotation.successor.hash[0] < 150,
+                "only winners leave a successor"
+            );
+        }
     }
 }

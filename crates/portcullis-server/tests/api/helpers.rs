@@ -509,6 +509,7 @@ impl TestApp {
                 "users",
                 "sessions",
                 "refresh_tokens",
+                "refresh_grace",
                 "revocations",
                 "signing_keys",
                 "meta",

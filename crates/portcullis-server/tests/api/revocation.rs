@@ -262,7 +262,7 @@ backends! {
 
 backends! {
     async fn retention_keeps_the_database_bounded() {
-    let app = TestApp::spawn_with(&[("RETENTION_INTERVAL", "1s")]).await;
+    let app = TestApp::spawn_with(&[("RETENTION_INTERVAL", "1s"), ("REFRESH_GRACE", "1s")]).await;
     let (email, _) = app.new_user().await;
     let app = &app;
     let count = |table: &'static str| async move {
@@ -277,9 +277,12 @@ backends! {
             }
             app.post_auth("/api/auth/logout", &tokens.access).await;
         }
-        // 50 rotations this round; ended sessions and their hashes go away.
+        // 50 rotations this round; ended sessions and their hashes go away,
+        // and so do the pairs kept for replays once their window has passed.
         eventually(Duration::from_secs(10), || async {
-            count("refresh_tokens").await <= 1 && count("sessions").await <= 1
+            count("refresh_tokens").await <= 1
+                && count("sessions").await <= 1
+                && count("refresh_grace").await == 0
         })
         .await;
         assert!(
