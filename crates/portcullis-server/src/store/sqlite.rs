@@ -244,6 +244,29 @@ mod tests {
         }
     }
 
+    /// A new session of `user` whose refresh token is `token(first)`.
+    async fn session_with_token(
+        store: &SqliteStore,
+        user: &UserRecord,
+        first: u8,
+        at: OffsetDateTime,
+    ) -> Uuid {
+        let session = NewSession {
+            id: Uuid::new_v4(),
+            user_id: user.id,
+            device_name: None,
+            user_agent: None,
+            ip: None,
+            created_at: at,
+            expires_at: at + time::Duration::days(30),
+        };
+        store
+            .create_session(&session, &token(first, at))
+            .await
+            .expect("session");
+        session.id
+    }
+
     /// One failing rotation fails its batch (`Rotations` then retries each
     /// alone): nothing of the batch may stay, and the writer must not be
     /// left inside its transaction.
@@ -262,20 +285,7 @@ mod tests {
         store.create_user(&user).await.expect("user");
         let mut sessions = Vec::new();
         for first in [1u8, 2, 3] {
-            let session = NewSession {
-                id: Uuid::new_v4(),
-                user_id: user.id,
-                device_name: None,
-                user_agent: None,
-                ip: None,
-                created_at: at,
-                expires_at: at + time::Duration::days(30),
-            };
-            store
-                .create_session(&session, &token(first, at))
-                .await
-                .expect("session");
-            sessions.push(session.id);
+            sessions.push(session_with_token(&store, &user, first, at).await);
         }
         // Token 2's successor would take token 3's hash: a unique violation.
         let good = rotation(1, 11, sessions[0], at);
@@ -338,24 +348,12 @@ mod tests {
         let mut batch = Vec::new();
         let mut expected = Vec::new();
         for first in 30u8..42 {
-            let session = NewSession {
-                id: Uuid::new_v4(),
-                user_id: user.id,
-                device_name: None,
-                user_agent: None,
-                ip: None,
-                created_at: at,
-                expires_at: at + time::Duration::days(30),
-            };
-            store
-                .create_session(&session, &token(first, at))
-                .await
-                .expect("session");
-            batch.push(rotation(first, first + 100, session.id, at));
+            let session = session_with_token(&store, &user, first, at).await;
+            batch.push(rotation(first, first + 100, session, at));
             expected.push(true);
             if first % 5 == 0 {
                 // The same token again, with another successor: too late.
-                batch.push(rotation(first, first + 150, session.id, at));
+                batch.push(rotation(first, first + 150, session, at));
                 expected.push(false);
             }
         }
