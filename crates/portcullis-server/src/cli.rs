@@ -82,7 +82,12 @@ enum KeysCommand {
     },
     /// Remove a leaked key at once: it leaves the JWKS, its tokens stop
     /// verifying on every instance, and the revocations feed carries it.
-    Revoke { kid: String },
+    Revoke {
+        /// Key ids are base64url: one in 32 starts with `-`, which must
+        /// still be taken as the id, not as an option.
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
 }
 
 pub fn run() -> ExitCode {
@@ -230,5 +235,18 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_id_starting_with_a_hyphen_is_a_key_id() {
+        let cli = Cli::try_parse_from(["portcullis", "keys", "revoke", "-1Tq9_x"]).expect("parsed");
+        assert!(
+            matches!(cli.command, Some(Command::Keys(KeysCommand::Revoke { kid })) if kid == "-1Tq9_x")
+        );
     }
 }
