@@ -1,25 +1,25 @@
 #!/usr/bin/env bash
-# Idle memory of a release build whose start-up code is packed together.
-# The kernel maps a binary's text 64 KiB at a time around each page fault,
-# so start-up code spread over all 14 MB of .text keeps most of it resident
-# in an idle server. This traces which functions start-up and idling run
-# (callgrind: a first start on a new database, then a restart on it, each
-# to /readyz plus 3 s), relinks the same build with that list as lld's
-# --symbol-ordering-file, and prints the idle RSS of both builds, 3 starts
-# each, alternating.
+# Idle memory of the release server with and without its start-up code
+# packed together. The kernel maps a binary's code 64 KiB at a time around
+# each page fault, so start-up code spread over all 14 MB of .text keeps
+# most of it resident in an idle server. Release builds on x86_64 Linux
+# link the functions listed in crates/portcullis-server/link-order.txt
+# first (lld's --symbol-ordering-file, see that crate's build.rs).
 #
-#   bench/link-order.sh     # about 5 minutes on a warm build cache
+#   bench/link-order.sh           # idle RSS of both builds, 3 starts each, alternating
+#   bench/link-order.sh --write   # first re-trace start-up and rewrite the list
 #
-# Leaves the ordered binary at $CARGO_TARGET_DIR/release/portcullis and the
-# list at $CARGO_TARGET_DIR/portcullis.order. x86_64 Linux only, where rustc
-# links with lld; needs valgrind (installed if missing). Both builds come
-# from the same `cargo rustc` invocation, so their symbol names match the
-# trace.
+# --write traces which functions a first start on a new database and a
+# restart on it run (callgrind, each to /readyz plus 3 s); redo it after a
+# dependency or toolchain upgrade, when the "still defined" count printed
+# here drops (a stale list links fine, without the gain). About 5 minutes
+# on a warm build cache (two release builds of the server crate); needs
+# valgrind for --write (installed if missing).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/portcullis/target}"
 PORT=18184
-order="$CARGO_TARGET_DIR/portcullis.order"
+list="$PWD/crates/portcullis-server/link-order.txt"
 work="$(mktemp -d /tmp/portcullis-link-order.XXXXXX)"
 server=""
 cleanup() {
@@ -30,11 +30,12 @@ cleanup() {
 trap cleanup EXIT
 
 source bench/common.sh
-need valgrind valgrind
 need curl curl
 
-build() { # extra rustc arguments for the binary (deps stay as built)
-  cargo rustc --release -q -p portcullis-server --bin portcullis -- "$@"
+build() { # as → copies the release binary to $work/as; env assignments after it
+  local as=$1; shift
+  env "$@" cargo build --release -q --bin portcullis
+  cp "$CARGO_TARGET_DIR/release/portcullis" "$work/$as"
 }
 
 start() { # binary data_dir [wrapper…]
@@ -45,29 +46,31 @@ start() { # binary data_dir [wrapper…]
 
 stop() { kill -INT "$server"; wait "$server" 2>/dev/null || true; server=""; }
 
-echo "building…" >&2
-build
-cp "$CARGO_TARGET_DIR/release/portcullis" "$work/default"
+echo "building without the list…" >&2
+build unpacked PORTCULLIS_LINK_ORDER=0
 
-echo "tracing start-up under callgrind…" >&2
-mkdir -p "$work/traced"
-for run in first restart; do
-  start "$work/default" "$work/traced" valgrind --tool=callgrind --demangle=no \
-    --callgrind-out-file="$work/trace.$run"
-  wait_up "http://127.0.0.1:$PORT/readyz" 1200
-  sleep 3
-  stop
-done
-# Every function named in the traces that the binary defines, in any order:
-# lld places them first, together.
-cat "$work"/trace.* | grep -oP '^c?fn=\(\d+\) \K.*' | sort -u >"$work/touched"
-nm --defined-only "$work/default" | awk '$2 ~ /^[tTwW]$/ {print $3}' | sort -u >"$work/defined"
-comm -12 "$work/touched" "$work/defined" >"$order"
-echo "$(wc -l <"$order") functions ran" >&2
+if [ "${1:-}" = "--write" ]; then
+  need valgrind valgrind
+  echo "tracing start-up under callgrind…" >&2
+  mkdir -p "$work/traced"
+  for run in first restart; do
+    start "$work/unpacked" "$work/traced" valgrind --tool=callgrind --demangle=no \
+      --callgrind-out-file="$work/trace.$run"
+    wait_up "http://127.0.0.1:$PORT/readyz" 1200
+    sleep 3
+    stop
+  done
+  # Every function named in the traces that the binary defines; lld places
+  # them first, together, in this (sorted) order.
+  cat "$work"/trace.* | grep -oP '^c?fn=\(\d+\) \K.*' | sort -u >"$work/touched"
+  nm --defined-only "$work/unpacked" | awk '$2 ~ /^[tTwW]$/ {print $3}' | sort -u >"$work/defined"
+  comm -12 "$work/touched" "$work/defined" >"$list"
+fi
 
-echo "relinking with them first…" >&2
-build -C link-arg=-Wl,--symbol-ordering-file="$order" -C link-arg=-Wl,--no-warn-symbol-ordering
-cp "$CARGO_TARGET_DIR/release/portcullis" "$work/ordered"
+echo "building with the list…" >&2
+build packed
+nm --defined-only "$work/packed" | awk '$2 ~ /^[tTwW]$/ {print $3}' | sort -u >"$work/defined"
+echo "$(comm -12 "$list" "$work/defined" | wc -l) of the $(wc -l <"$list") listed functions still defined by the build" >&2
 
 rss() { # binary → "VmRSS RssFile" in KiB, 1 s after /readyz on a new database
   rm -rf "$work/data"; mkdir -p "$work/data"
@@ -81,7 +84,7 @@ rss() { # binary → "VmRSS RssFile" in KiB, 1 s after /readyz on a new database
 echo "| build | idle VmRSS KiB | of which file pages KiB |"
 echo "|---|---:|---:|"
 for round in 1 2 3; do
-  for build in default ordered; do
+  for build in unpacked packed; do
     read -r vm file < <(rss "$work/$build")
     echo "| $build (start $round) | $vm | $file |"
   done
