@@ -40,3 +40,11 @@ refreshed_tokens() { # base refresh_token count file
     refresh=$(echo "$answer" | json_field refresh_token)
   done
 }
+
+# A scratch directory `$work`, removed on exit, and `$server`, the pid of a
+# server a script started (killed on exit if still set).
+scratch() { # name
+  work="$(mktemp -d "/tmp/$1.XXXXXX")"
+  server=""
+  trap 'if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+}

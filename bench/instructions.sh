@@ -18,16 +18,9 @@ ROUTE="${ROUTE:-/api/profile}"
 DISTINCT="${DISTINCT:-1}"
 DURATION="${DURATION:-5}"
 PORT=18183
-work="$(mktemp -d /tmp/portcullis-instructions.XXXXXX)"
-server=""
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 source bench/common.sh
+scratch portcullis-instructions
 need valgrind valgrind
 need callgrind_control valgrind
 need wrk wrk

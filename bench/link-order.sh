@@ -20,16 +20,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/portcullis/target}"
 PORT=18184
 list="$PWD/crates/portcullis-server/link-order.txt"
-work="$(mktemp -d /tmp/portcullis-link-order.XXXXXX)"
-server=""
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 source bench/common.sh
+scratch portcullis-link-order
 need curl curl
 
 build() { # as → copies the release binary to $work/as; env assignments after it
