@@ -12,25 +12,23 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/portcullis/target}"
 N="${N:-100000}"
 PORT=18183
-work="$(mktemp -d /tmp/portcullis-memory.XXXXXX)"
-pid=""
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 source bench/common.sh
+scratch portcullis-memory
 need sqlite3 sqlite3
 cargo build --release -q --bin portcullis
 portcullis="$CARGO_TARGET_DIR/release/portcullis"
 
-start() { # sets $pid and $startup_ms (to /readyz 200)
+start() { # sets $server and $startup_ms (to /readyz 200)
   local t0
   t0=$(date +%s%N)
   DATA_DIR="$work" BIND=127.0.0.1 PORT=$PORT RUST_LOG=warn \
     LOGIN_RATE_PER_ADDRESS=1000/s SIGNUP_RATE_PER_ADDRESS=1000/s "$portcullis" >"$work/log" 2>&1 &
-  pid=$!
+  server=$!
   until curl -fs -o /dev/null "http://127.0.0.1:$PORT/readyz"; do sleep 0.005; done
   startup_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 }
-stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
-rss() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
+stop() { kill "$server"; wait "$server" 2>/dev/null || true; server=""; }
+rss() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
 gauge() { curl -fs "http://127.0.0.1:$PORT/metrics" | awk -v n="$1" '$1 == n {print $2}'; }
 
 post() { curl -fs -o /dev/null -X POST "http://127.0.0.1:$PORT$1" -H 'Content-Type: application/json' -d "$2"; }

@@ -64,7 +64,6 @@ start_go() {
   wait_listening "http://127.0.0.1:$GO_PORT/"
 }
 
-
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # wrk once: prints "requests/s p50_ms p99_ms µs_cpu_per_request non_2xx"

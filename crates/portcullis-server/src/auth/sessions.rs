@@ -176,17 +176,19 @@ impl<S: Store> Auth<S> {
         at: OffsetDateTime,
     ) -> Result<TokenPair, AuthError> {
         let in_grace = record.grace_until.is_some_and(|until| at < until);
-        let successor_unspent = match &record.successor_hash {
-            Some(successor) => self
-                .store
-                .refresh_token(successor)
-                .await?
-                .is_some_and(|s| s.spent_at.is_none()),
-            None => false,
-        };
-        let sealed = match record.grace_id {
-            Some(id) if in_grace && successor_unspent => {
-                self.store.grace_pair(id, &record.hash).await?
+        // Both reads only when a grace answer is still possible.
+        let sealed = match (&record.successor_hash, record.grace_id) {
+            (Some(successor), Some(id)) if in_grace => {
+                let successor_unspent = self
+                    .store
+                    .refresh_token(successor)
+                    .await?
+                    .is_some_and(|s| s.spent_at.is_none());
+                if successor_unspent {
+                    self.store.grace_pair(id, &record.hash).await?
+                } else {
+                    None
+                }
             }
             _ => None,
         };
