@@ -226,6 +226,7 @@ async fn retention(state: AppState, every: Duration, audit_retention: Duration) 
             ),
             Err(e) => tracing::warn!(error = %e, "retention failed; retrying later"),
         }
+        crate::memory::release_free_pages();
     }
 }
 
@@ -290,6 +291,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::spawn(rotate_keys(state.clone(), every));
     }
     let service = http::router(state.clone(), &config.cors_allowed_origins);
+    crate::memory::release_free_pages();
     let app = axum::ServiceExt::into_make_service_with_connect_info::<SocketAddr>(service);
     let listener = std::net::TcpListener::bind((config.bind, config.port))
         .with_context(|| format!("PORT: cannot listen on {}:{}", config.bind, config.port))?;
