@@ -90,31 +90,10 @@ fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     })
 }
 
-/// The service the server runs: the routes, with the layers that need the
-/// matched route inside the router and the rest around it. A layer added
-/// with `Router::layer` wraps every route's service, and the router clones
-/// a route's whole service stack for each request: outside, a layer is one
-/// call with no clone. Not boxed: a boxed service is cloned into a new
-/// allocation for every request.
-pub fn router<B>(
-    state: AppState,
-    cors_origins: &[String],
-) -> impl tower::Service<
-    axum::http::Request<B>,
-    Response = Response,
-    Error = Infallible,
-    Future = impl Send + 'static,
-> + Clone
-+ Send
-+ Sync
-+ 'static
-where
-    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
-{
-    // Every documented route goes through `routes!`: its operation and its
-    // route cannot part ways.
-    let (api, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+/// Every documented route, each through `routes!`: its operation and its
+/// route cannot part ways. The revocation feed in a router of its own.
+fn documented() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
+    let api = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(auth::register))
         .routes(routes!(auth::login))
         .routes(routes!(auth::me, auth::delete_me))
@@ -150,13 +129,46 @@ where
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::metrics))
-        .routes(routes!(openapi::document))
-        .split_for_parts();
-    let (feed, feed_document) = OpenApiRouter::new()
-        .routes(routes!(revocations::feed))
-        .split_for_parts();
-    document.merge(feed_document);
-    openapi::publish(document);
+        .routes(routes!(openapi::document));
+    let feed = OpenApiRouter::new().routes(routes!(revocations::feed));
+    (api, feed)
+}
+
+/// The OpenAPI document of every route, from the same routes the server
+/// runs. Built when first asked for, not at start-up: building it peaks at
+/// ~3 MB and its JSON is 234 KB, which an idle server need not hold.
+fn api_document() -> utoipa::openapi::OpenApi {
+    let (api, feed) = documented();
+    let (_, mut document) = api.split_for_parts();
+    document.merge(feed.split_for_parts().1);
+    document
+}
+
+/// The service the server runs: the routes, with the layers that need the
+/// matched route inside the router and the rest around it. A layer added
+/// with `Router::layer` wraps every route's service, and the router clones
+/// a route's whole service stack for each request: outside, a layer is one
+/// call with no clone. Not boxed: a boxed service is cloned into a new
+/// allocation for every request.
+pub fn router<B>(
+    state: AppState,
+    cors_origins: &[String],
+) -> impl tower::Service<
+    axum::http::Request<B>,
+    Response = Response,
+    Error = Infallible,
+    Future = impl Send + 'static,
+> + Clone
++ Send
++ Sync
++ 'static
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    let (api, feed) = documented();
+    let (api, _) = api.split_for_parts();
+    let (feed, _) = feed.split_for_parts();
     let routes = api
         // Envoy's ext_authz shape: any path below the prefix (see verify.rs).
         .route("/api/auth/verify/{*path}", any(verify::verify_prefixed))

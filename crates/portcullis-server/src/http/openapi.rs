@@ -7,6 +7,7 @@
 
 use std::sync::OnceLock;
 
+use axum::body::Bytes;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, PathItem};
@@ -41,12 +42,13 @@ use utoipa::{Modify, ToSchema};
 )]
 pub struct ApiDoc;
 
-static DOCUMENT: OnceLock<String> = OnceLock::new();
+/// `/openapi.json`, rendered on its first request. The same code always
+/// produces the same document, so it is rendered once per process.
+static DOCUMENT: OnceLock<Bytes> = OnceLock::new();
 
-/// Completes the document the routes produced and keeps it for
-/// `/openapi.json`. The same code always produces the same document, so
-/// the first router built in a process sets it for good.
-pub fn publish(mut openapi: OpenApi) {
+/// Completes the document the routes produce (the Swagger UI page, the
+/// errors every operation can answer) as JSON.
+fn render(mut openapi: OpenApi) -> Bytes {
     openapi.paths.paths.insert(
         "/docs".to_owned(),
         PathItem::new(
@@ -67,15 +69,17 @@ pub fn publish(mut openapi: OpenApi) {
         ),
     );
     add_common_errors(&mut openapi);
-    if let Ok(json) = openapi.to_pretty_json() {
-        let _ = DOCUMENT.set(json);
-    }
+    openapi
+        .to_pretty_json()
+        .map(Bytes::from)
+        .unwrap_or_default()
 }
 
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "This document (OpenAPI 3.1)", body = Object)))]
 pub async fn document() -> Response {
-    let mut response = DOCUMENT.get().cloned().unwrap_or_default().into_response();
+    let document = DOCUMENT.get_or_init(|| render(super::api_document()));
+    let mut response = document.clone().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
