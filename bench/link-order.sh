@@ -11,10 +11,11 @@
 #
 # --write traces which functions a first start on a new database and a
 # restart on it run (callgrind, each to /readyz plus 3 s); redo it after a
-# dependency or toolchain upgrade, when the "still defined" count printed
-# here drops (a stale list links fine, without the gain). About 5 minutes
-# on a warm build cache (two release builds of the server crate); needs
-# valgrind for --write (installed if missing).
+# dependency or toolchain upgrade or a change to start-up code, when the
+# "still defined" count printed here drops (a stale list links fine,
+# without the gain). About 5 minutes on a warm build cache (two release
+# builds of the server crate); needs valgrind for --write (installed if
+# missing).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/portcullis/target}"
