@@ -4,9 +4,11 @@
 //! - the functions that start-up runs sit next to each other
 //!   (`link-order.txt`, written by `bench/link-order.sh`): the kernel maps a
 //!   binary's code 64 KiB around each page fault, so start-up code spread
-//!   over the whole text kept most of it resident in an idle server (20 MB
-//!   idle against 13 MB packed). A list gone stale (other dependency
-//!   versions) still links, just without all of the gain.
+//!   over the whole text kept most of it resident in an idle server. A
+//!   list gone stale (other dependency versions, changed start-up code)
+//!   still links, just without all of the gain. (The release profile's one
+//!   codegen unit per crate keeps the listed names the same from build to
+//!   build.)
 //! - relative relocations are packed (DT_RELR): the dynamic loader reads
 //!   all of `.rela.dyn` at start-up, 0.75 MB of it unpacked, and the pages
 //!   stay resident. glibc understands the packed form from 2.36 on, so only

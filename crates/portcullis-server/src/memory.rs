@@ -2,12 +2,11 @@
 //! system.
 //!
 //! glibc's `free` returns memory only from the top of a heap; free pages
-//! below a live allocation stay resident. Building the router and its
-//! OpenAPI document peaks at ~3 MB of the main heap at start-up and leaves
-//! a few hundred KB live above the freed rest, so an idle server kept
-//! ~1.6 MB of free pages; a flood of requests leaves more in every
-//! thread's arena. `malloc_trim(0)` releases the free pages inside every
-//! arena.
+//! below a live allocation stay resident. Start-up's transients (the
+//! OpenAPI operations every route is built with peaked at ~3 MB) left an
+//! idle server ~1.6 MB of free pages below what stays live, and a flood of
+//! requests leaves more in every thread's arena. `malloc_trim(0)` releases
+//! the free pages inside every arena.
 
 /// Called once start-up is done and after each retention pass.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
