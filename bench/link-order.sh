@@ -40,6 +40,9 @@ start() { # binary data_dir [wrapper…]
 
 stop() { kill -INT "$server"; wait "$server" 2>/dev/null || true; server=""; }
 
+# The functions a binary defines, one a line, sorted (as `comm` wants them).
+defined_functions() { nm --defined-only "$1" | awk '$2 ~ /^[tTwW]$/ {print $3}' | sort -u; }
+
 echo "building without the list…" >&2
 build unpacked PORTCULLIS_LINK_ORDER=0
 
@@ -57,13 +60,13 @@ if [ "${1:-}" = "--write" ]; then
   # Every function named in the traces that the binary defines; lld places
   # them first, together, in this (sorted) order.
   cat "$work"/trace.* | grep -oP '^c?fn=\(\d+\) \K.*' | sort -u >"$work/touched"
-  nm --defined-only "$work/unpacked" | awk '$2 ~ /^[tTwW]$/ {print $3}' | sort -u >"$work/defined"
+  defined_functions "$work/unpacked" >"$work/defined"
   comm -12 "$work/touched" "$work/defined" >"$list"
 fi
 
 echo "building with the list…" >&2
 build packed
-nm --defined-only "$work/packed" | awk '$2 ~ /^[tTwW]$/ {print $3}' | sort -u >"$work/defined"
+defined_functions "$work/packed" >"$work/defined"
 echo "$(comm -12 "$list" "$work/defined" | wc -l) of the $(wc -l <"$list") listed functions still defined by the build" >&2
 
 rss() { # binary → "VmRSS RssFile" in KiB, 1 s after /readyz on a new database
