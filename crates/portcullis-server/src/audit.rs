@@ -1,6 +1,7 @@
 //! The audit trail: every event logged with `target: "audit"` is also
 //! stored in the database (by a background writer, so logging never waits
-//! on it) for `GET /api/admin/audit`. Only the fields the events carry are
+//! on it, or by the store in the change's own transaction:
+//! [`STORED_WITH_THEIR_CHANGE`]) for `GET /api/admin/audit`. Only the fields the events carry are
 //! kept — ids, addresses, outcomes — never a secret.
 
 use std::sync::OnceLock;
@@ -32,6 +33,13 @@ pub struct AuditEvent {
 }
 
 static SINK: OnceLock<mpsc::Sender<AuditEvent>> = OnceLock::new();
+
+/// Events the store writes in the transaction of the change they record,
+/// so the sink skips them. A refresh is the busiest event there is: its
+/// own write to the database, after the rotation's, cost 15-20 % of a
+/// refresh's CPU (BENCHMARKS.md), and in the rotation's transaction it
+/// can't be lost to a full queue either.
+pub const STORED_WITH_THEIR_CHANGE: &[&str] = &["refresh"];
 
 /// Starts taking events for the database; the receiver goes to the writer.
 pub fn sink() -> Option<mpsc::Receiver<AuditEvent>> {
@@ -101,6 +109,9 @@ impl<S: tracing::Subscriber> Layer<S> for AuditLayer {
         let kind = take("event").unwrap_or_else(|| "event".into());
         crate::metrics::security_event(&kind);
         let Some(sink) = SINK.get() else { return };
+        if STORED_WITH_THEIR_CHANGE.contains(&kind.as_str()) {
+            return;
+        }
         let record = AuditEvent {
             id: 0,
             kind,

@@ -141,6 +141,7 @@ impl<S: Store> Auth<S> {
                 spent: hash.clone(),
                 at,
                 session_id: session.id,
+                user_id: user.id,
                 successor: NewRefreshToken {
                     hash: self.refresh_hasher.hash(&pair.refresh_token),
                     issued_at: at,

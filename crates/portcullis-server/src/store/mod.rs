@@ -130,13 +130,17 @@ pub struct RefreshContext {
     pub user: UserRecord,
 }
 
-/// Spending a refresh token: everything the one transaction writes.
+/// Spending a refresh token: everything the one transaction writes,
+/// its `refresh` audit event included (see
+/// [`crate::audit::STORED_WITH_THEIR_CHANGE`]).
 #[derive(Debug, Clone)]
 pub struct Rotation {
     /// Lookup hash of the token being spent.
     pub spent: Vec<u8>,
     pub at: OffsetDateTime,
     pub session_id: Uuid,
+    /// The session's user, for the audit event.
+    pub user_id: Uuid,
     pub successor: NewRefreshToken,
     pub grace_until: OffsetDateTime,
     /// The new pair, sealed under a key derived from the spent token; kept

@@ -62,7 +62,10 @@ impl PgStore {
                               INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at)
                               SELECT $2, $6, $7, $8 FROM spent),
                           touched AS (
-                              UPDATE sessions SET last_used_at = $1 WHERE id = $6 AND EXISTS (SELECT 1 FROM spent))
+                              UPDATE sessions SET last_used_at = $1 WHERE id = $6 AND EXISTS (SELECT 1 FROM spent)),
+                          audited AS (
+                              INSERT INTO audit_events (type, user_id, session_id, at, detail)
+                              SELECT 'refresh', $9::text, $6::text, $1, '{}' FROM spent)
                           SELECT 1 FROM spent";
 
     /// One transaction a batch, one round trip a rotation.
@@ -79,6 +82,7 @@ impl PgStore {
                 .bind(rotation.session_id)
                 .bind(rotation.successor.issued_at)
                 .bind(rotation.successor.expires_at)
+                .bind(rotation.user_id)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();

@@ -35,14 +35,15 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 /// to one connection). Each row inserted is one rotation; its trigger runs
 /// the steps, each only if the one before changed a row (spend the token,
 /// keep the new pair for replays in grace, insert the successor, touch the
-/// session), then marks the row won. Unqualified names: SQLite forbids
+/// session), then marks the row won and stores its audit event. Unqualified names: SQLite forbids
 /// qualified ones in a trigger's writes, and finds the main tables (the
 /// temporary one has a name of its own).
 const ROTATION_TRIGGER: &str = "
     PRAGMA temp_store = MEMORY;
     CREATE TEMP TABLE pending_rotations (
         seq INTEGER NOT NULL, at, successor_hash, grace_until, grace_pair,
-        spent_hash, session_id, issued_at, expires_at, won INTEGER NOT NULL DEFAULT 0);
+        spent_hash, session_id, issued_at, expires_at, audit_user_id, audit_session_id,
+        won INTEGER NOT NULL DEFAULT 0);
     CREATE TEMP TRIGGER rotate AFTER INSERT ON pending_rotations BEGIN
         UPDATE refresh_tokens SET spent_at = NEW.at, successor_hash = NEW.successor_hash,
                                   grace_until = NEW.grace_until,
@@ -55,6 +56,8 @@ const ROTATION_TRIGGER: &str = "
         SELECT NEW.successor_hash, NEW.session_id, NEW.issued_at, NEW.expires_at WHERE changes() = 1;
         UPDATE sessions SET last_used_at = NEW.at WHERE id = NEW.session_id AND changes() = 1;
         UPDATE pending_rotations SET won = 1 WHERE rowid = NEW.rowid AND changes() = 1;
+        INSERT INTO audit_events (type, user_id, session_id, at, detail)
+        SELECT 'refresh', NEW.audit_user_id, NEW.audit_session_id, NEW.at, '{}' WHERE changes() = 1;
     END";
 
 /// The writer's own automatic checkpoint, in pages: only a backstop for when
@@ -166,7 +169,8 @@ impl SqliteStore {
         let mut batch = sqlx::QueryBuilder::new(
             "DELETE FROM pending_rotations;
              INSERT INTO pending_rotations (seq, at, successor_hash, grace_until, grace_pair,
-                                            spent_hash, session_id, issued_at, expires_at) ",
+                                            spent_hash, session_id, issued_at, expires_at,
+                                            audit_user_id, audit_session_id) ",
         );
         batch.push_values(rotations.iter().enumerate(), |mut row, (seq, rotation)| {
             row.push(seq)
@@ -177,7 +181,10 @@ impl SqliteStore {
                 .push_bind(&rotation.spent)
                 .push_bind(rotation.session_id)
                 .push_bind(rotation.successor.issued_at)
-                .push_bind(rotation.successor.expires_at);
+                .push_bind(rotation.successor.expires_at)
+                // As the audit trail's other events spell ids.
+                .push_bind(rotation.user_id.hyphenated())
+                .push_bind(rotation.session_id.hyphenated());
         });
         batch.push(";\nSELECT group_concat(seq) FROM pending_rotations WHERE won");
         let winners: Option<String> = batch.build().fetch_one(self.writer()).await?.try_get(0)?;
@@ -225,6 +232,16 @@ super::sql::sql_store!(SqliteStore, SqliteRow, sqlx::SqliteConnection);
 mod tests {
     use super::*;
 
+    /// The one user of each test's store.
+    const USER_ID: Uuid = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+
+    fn user(email: &str, at: OffsetDateTime) -> UserRecord {
+        UserRecord {
+            id: USER_ID,
+            ..UserRecord::new(email.into(), "A".into(), None, vec![], at)
+        }
+    }
+
     fn token(byte: u8, at: OffsetDateTime) -> NewRefreshToken {
         NewRefreshToken {
             hash: vec![byte; 32],
@@ -238,6 +255,7 @@ mod tests {
             spent: vec![spent; 32],
             at,
             session_id,
+            user_id: USER_ID,
             successor: token(successor, at),
             grace_until: at + time::Duration::seconds(30),
             grace_pair: vec![successor; 64],
@@ -281,7 +299,7 @@ mod tests {
     async fn rotate_around_a_failed_batch() {
         let store = SqliteStore::in_memory().await.expect("store");
         let at = OffsetDateTime::now_utc();
-        let user = UserRecord::new("a@example.com".into(), "A".into(), None, vec![], at);
+        let user = user("a@example.com", at);
         store.create_user(&user).await.expect("user");
         let mut sessions = Vec::new();
         for first in [1u8, 2, 3] {
@@ -343,7 +361,7 @@ mod tests {
     async fn a_batch_answers_each_rotation_in_its_place() {
         let store = SqliteStore::in_memory().await.expect("store");
         let at = OffsetDateTime::now_utc();
-        let user = UserRecord::new("b@example.com".into(), "B".into(), None, vec![], at);
+        let user = user("b@example.com", at);
         store.create_user(&user).await.expect("user");
         let mut batch = Vec::new();
         let mut expected = Vec::new();
@@ -358,6 +376,33 @@ mod tests {
             }
         }
         assert_eq!(store.rotate_all(&batch).await.expect("batch"), expected);
+        let audited = store
+            .audit_page(
+                &AuditFilter {
+                    user_id: Some(USER_ID.to_string()),
+                    kind: Some("refresh".into()),
+                    ..AuditFilter::default()
+                },
+                100,
+            )
+            .await
+            .expect("audit");
+        let mut audited: Vec<_> = audited
+            .iter()
+            .map(|event| (event.session_id.clone(), event.at))
+            .collect();
+        audited.sort();
+        let mut winners: Vec<_> = batch
+            .iter()
+            .zip(&expected)
+            .filter(|(_, won)| **won)
+            .map(|(rotation, _)| (Some(rotation.session_id.to_string()), at))
+            .collect();
+        winners.sort();
+        assert_eq!(
+            audited, winners,
+            "one audit event a won rotation, none a lost one"
+        );
         for rotation in &batch {
             let stored = store
                 .refresh_token(&rotation.successor.hash)

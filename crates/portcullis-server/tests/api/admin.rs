@@ -205,6 +205,38 @@ backends! {
         assert_error(call(&app, Method::GET, "/api/admin/audit?since=yesterday", &admin.access, None).await, StatusCode::BAD_REQUEST, "invalid_request").await;
     }
 
+    // Stored in the rotation's own transaction: there as soon as the
+    // refresh answers, once per rotation; a reused token is an event of
+    // its own.
+    async fn each_rotation_is_one_refresh_event_in_the_audit_trail() {
+        let app = TestApp::spawn().await;
+        let admin = app.admin().await;
+        let (_, body) = app.new_user().await;
+        let id = body["user"]["id"].as_str().expect("id").to_owned();
+        let first = Tokens::of(&body["tokens"]);
+        let session = first.claims()["sid"].as_str().expect("sid").to_owned();
+        let mut current = first.refresh.clone();
+        for _ in 0..3 {
+            let response = app.refresh(&current).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            current = Tokens::of(&response.json::<Value>().await.expect("json")).refresh;
+        }
+        assert_eq!(app.refresh(&first.refresh).await.status(), StatusCode::UNAUTHORIZED, "reuse, not grace: its successor is spent");
+        let page: Value = call(&app, Method::GET, &format!("/api/admin/audit?user={id}&type=refresh"), &admin.access, None).await.json().await.expect("json");
+        let events = page["events"].as_array().expect("events");
+        assert_eq!(events.len(), 3, "{page}");
+        for event in events {
+            assert_eq!(event["session_id"], session.as_str());
+            assert_eq!(event["detail"], json!({}));
+            assert!(event["at"].is_string());
+        }
+        crate::helpers::eventually(std::time::Duration::from_secs(5), || async {
+            let page: Value = call(&app, Method::GET, &format!("/api/admin/audit?user={id}&type=refresh_token_reused"), &admin.access, None).await.json().await.expect("json");
+            page["events"].as_array().is_some_and(|events| events.len() == 1)
+        })
+        .await;
+    }
+
     async fn old_audit_events_are_pruned() {
         let app = TestApp::spawn_with(&[("AUDIT_RETENTION", "1s"), ("RETENTION_INTERVAL", "1s")]).await;
         let admin = app.admin().await;
