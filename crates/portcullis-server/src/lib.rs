@@ -18,6 +18,7 @@ pub mod config;
 pub mod http;
 pub mod import;
 pub mod mail;
+pub mod math;
 pub mod memory;
 pub mod metrics;
 pub mod net;
