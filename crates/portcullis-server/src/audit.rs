@@ -1,8 +1,9 @@
 //! The audit trail: every event logged with `target: "audit"` is also
 //! stored in the database (by a background writer, so logging never waits
 //! on it, or by the store in the change's own transaction:
-//! [`STORED_WITH_THEIR_CHANGE`]) for `GET /api/admin/audit`. Only the fields the events carry are
-//! kept — ids, addresses, outcomes — never a secret.
+//! [`STORED_WITH_THEIR_CHANGE`]) for `GET /api/admin/audit`. Only the
+//! fields the events carry are kept — ids, addresses, outcomes — never a
+//! secret.
 
 use std::sync::OnceLock;
 
@@ -36,9 +37,10 @@ static SINK: OnceLock<mpsc::Sender<AuditEvent>> = OnceLock::new();
 
 /// Events the store writes in the transaction of the change they record,
 /// so the sink skips them. A refresh is the busiest event there is: its
-/// own write to the database, after the rotation's, cost 15-20 % of a
-/// refresh's CPU (BENCHMARKS.md), and in the rotation's transaction it
-/// can't be lost to a full queue either.
+/// own write, after the rotation's, was a second hand-off to the
+/// database's thread and a second commit, 5-12 % of a refresh's CPU
+/// (BENCHMARKS.md); in the rotation's transaction it can't be lost to a
+/// full queue either.
 pub const STORED_WITH_THEIR_CHANGE: &[&str] = &["refresh"];
 
 /// Starts taking events for the database; the receiver goes to the writer.

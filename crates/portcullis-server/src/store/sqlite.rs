@@ -35,9 +35,9 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 /// to one connection). Each row inserted is one rotation; its trigger runs
 /// the steps, each only if the one before changed a row (spend the token,
 /// keep the new pair for replays in grace, insert the successor, touch the
-/// session), then marks the row won and stores its audit event. Unqualified names: SQLite forbids
-/// qualified ones in a trigger's writes, and finds the main tables (the
-/// temporary one has a name of its own).
+/// session, mark the row won, store the audit event). Unqualified names:
+/// SQLite forbids qualified ones in a trigger's writes, and finds the main
+/// tables (the temporary one has a name of its own).
 const ROTATION_TRIGGER: &str = "
     PRAGMA temp_store = MEMORY;
     CREATE TEMP TABLE pending_rotations (
