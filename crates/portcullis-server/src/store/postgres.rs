@@ -50,6 +50,15 @@ impl PgStore {
         self.pool.close().await;
     }
 
+    /// Live revocations after `$1` (unexpired at `$2`), at most `$3`, as
+    /// one JSON array ([`super::rows::unpack_revocations`]).
+    const REVOCATIONS_PACKED: &str =
+        "SELECT coalesce(json_agg(json_build_array(id, kind, subject, before, expires) ORDER BY id),
+                         '[]'::json)::text
+         FROM (SELECT id, kind, subject, before, expires FROM revocations
+               WHERE id > $1 AND (expires IS NULL OR expires > $2)
+               ORDER BY id LIMIT $3) AS live";
+
     /// One statement: the later steps see the spent row through `spent`.
     const ROTATE: &str = "WITH spent AS (
                               UPDATE refresh_tokens SET spent_at = $1, successor_hash = $2, grace_until = $3,

@@ -1,6 +1,8 @@
 //! Row → record mapping shared by the SQLite and PostgreSQL stores: the
 //! column names and decoding are the same, only the row type differs.
 
+use super::{Revocation, RevocationKind, RevocationRecord, StoreError};
+
 /// Columns of `users`, in the order every `SELECT` lists them: the mappers
 /// below read users, sessions and refresh tokens by position, so that one
 /// joined row can hold all three.
@@ -31,8 +33,7 @@ pub(super) fn width(columns: &str) -> usize {
 
 /// Defines `user_from_row`, `session_from_row`, `refresh_from_row` (and
 /// their `_at` forms reading from a column offset), `failure_from_row`,
-/// `mail_token_from_row`, `revocation_from_row` and `key_from_row` for one
-/// backend's row type.
+/// `mail_token_from_row` and `key_from_row` for one backend's row type.
 macro_rules! row_mappers {
     ($row:ty) => {
         fn user_from_row(row: &$row) -> Result<UserRecord, StoreError> {
@@ -90,20 +91,6 @@ macro_rules! row_mappers {
             })
         }
 
-        fn revocation_from_row(row: &$row) -> Result<RevocationRecord, StoreError> {
-            let kind: String = row.try_get("kind")?;
-            Ok(RevocationRecord {
-                id: row.try_get("id")?,
-                revocation: Revocation {
-                    kind: RevocationKind::parse(&kind)
-                        .ok_or_else(|| StoreError::Corrupt(format!("revocations.kind {kind:?}")))?,
-                    subject: row.try_get("subject")?,
-                    before: row.try_get("before")?,
-                    expires: row.try_get("expires")?,
-                },
-            })
-        }
-
         fn failure_from_row(row: &$row) -> Result<FailureRecord, StoreError> {
             Ok(FailureRecord {
                 failures: row.try_get::<i64, _>("failures")?,
@@ -140,9 +127,58 @@ macro_rules! row_mappers {
 
 pub(super) use row_mappers;
 
+/// Revocations as both backends pack a batch of them into one row
+/// (`REVOCATIONS_PACKED`): a JSON array of `[id, kind, subject, before,
+/// expires]`, in id order. Start-up loads every live revocation, and row by
+/// row sqlx copied each value and handed each row to the waiting task
+/// across threads: most of the load's time (BENCHMARKS.md).
+pub(super) fn unpack_revocations(packed: &str) -> Result<Vec<RevocationRecord>, StoreError> {
+    type Entry = (i64, String, String, Option<i64>, Option<i64>);
+    let entries: Vec<Entry> = serde_json::from_str(packed)
+        .map_err(|e| StoreError::Corrupt(format!("packed revocations: {e}")))?;
+    entries
+        .into_iter()
+        .map(|(id, kind, subject, before, expires)| {
+            Ok(RevocationRecord {
+                id,
+                revocation: Revocation {
+                    kind: RevocationKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Corrupt(format!("revocations.kind {kind:?}")))?,
+                    subject,
+                    before,
+                    expires,
+                },
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_revocations_unpack_in_order() {
+        let packed = r#"[[7,"sid","a-session",null,1800000000],[9,"sub","a-user",1700000000,1800000000],[12,"kid","a-key",null,null]]"#;
+        let unpacked = unpack_revocations(packed).expect("unpacked");
+        let ids: Vec<i64> = unpacked.iter().map(|r| r.id).collect();
+        assert_eq!(ids, [7, 9, 12]);
+        assert_eq!(
+            unpacked[1].revocation,
+            Revocation {
+                kind: RevocationKind::User,
+                subject: "a-user".into(),
+                before: Some(1_700_000_000),
+                expires: Some(1_800_000_000),
+            }
+        );
+        assert_eq!(unpacked[2].revocation.expires, None);
+        assert!(unpack_revocations("[]").expect("empty").is_empty());
+        assert!(matches!(
+            unpack_revocations(r#"[[1,"nope","x",null,null]]"#),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
 
     /// The positional mappers read exactly these many columns.
     #[test]

@@ -388,19 +388,13 @@ macro_rules! sql_store {
                 now: i64,
                 limit: u32,
             ) -> Result<Vec<RevocationRecord>, StoreError> {
-                sqlx::query(
-                    "SELECT id, kind, subject, before, expires FROM revocations
-                     WHERE id > $1 AND (expires IS NULL OR expires > $2)
-                     ORDER BY id LIMIT $3",
-                )
-                .bind(after)
-                .bind(now)
-                .bind(i64::from(limit))
-                .fetch_all(self.reader())
-                .await?
-                .iter()
-                .map(revocation_from_row)
-                .collect()
+                let packed: String = sqlx::query_scalar(<$store>::REVOCATIONS_PACKED)
+                    .bind(after)
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .fetch_one(self.reader())
+                    .await?;
+                super::rows::unpack_revocations(&packed)
             }
 
             async fn feed_epoch(&self) -> Result<String, StoreError> {
