@@ -52,12 +52,12 @@ impl PgStore {
 
     /// Live revocations after `$1` (unexpired at `$2`), at most `$3`, as
     /// one JSON array ([`super::rows::unpack_revocations`]).
-    const REVOCATIONS_PACKED: &str =
+    const REVOCATIONS_PACKED: &str = concat!(
         "SELECT coalesce(json_agg(json_build_array(id, kind, subject, before, expires) ORDER BY id),
-                         '[]'::json)::text
-         FROM (SELECT id, kind, subject, before, expires FROM revocations
-               WHERE id > $1 AND (expires IS NULL OR expires > $2)
-               ORDER BY id LIMIT $3) AS live";
+                         '[]'::json)::text FROM (",
+        super::rows::live_revocations!(),
+        ") AS live"
+    );
 
     /// One statement: the later steps see the spent row through `spent`.
     const ROTATE: &str = "WITH spent AS (

@@ -127,6 +127,18 @@ macro_rules! row_mappers {
 
 pub(super) use row_mappers;
 
+/// The live revocations after `$1` (unexpired at `$2`), at most `$3`, in
+/// id order: the one filter each backend's `REVOCATIONS_PACKED` packs.
+macro_rules! live_revocations {
+    () => {
+        "SELECT id, kind, subject, before, expires FROM revocations
+         WHERE id > $1 AND (expires IS NULL OR expires > $2)
+         ORDER BY id LIMIT $3"
+    };
+}
+
+pub(super) use live_revocations;
+
 /// Revocations as both backends pack a batch of them into one row
 /// (`REVOCATIONS_PACKED`): a JSON array of `[id, kind, subject, before,
 /// expires]`, in id order. Start-up loads every live revocation, and row by

@@ -89,11 +89,11 @@ async fn checkpoint(checkpointer: SqlitePool, writer: SqlitePool) {
 impl SqliteStore {
     /// Live revocations after `$1` (unexpired at `$2`), at most `$3`, as
     /// one JSON array ([`super::rows::unpack_revocations`]).
-    const REVOCATIONS_PACKED: &str =
-        "SELECT json_group_array(json_array(id, kind, subject, before, expires) ORDER BY id)
-         FROM (SELECT id, kind, subject, before, expires FROM revocations
-               WHERE id > $1 AND (expires IS NULL OR expires > $2)
-               ORDER BY id LIMIT $3)";
+    const REVOCATIONS_PACKED: &str = concat!(
+        "SELECT json_group_array(json_array(id, kind, subject, before, expires) ORDER BY id) FROM (",
+        super::rows::live_revocations!(),
+        ")"
+    );
 
     /// Opens (creating if needed) the database file and runs migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
