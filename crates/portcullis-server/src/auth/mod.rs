@@ -33,7 +33,7 @@ use self::revocation::Revocations;
 use self::secrets::TokenHasher;
 use self::validate::ValidationError;
 use crate::config::{Config, Registration};
-use crate::store::{NewRefreshToken, NewSession, Store, StoreError, UserRecord};
+use crate::store::{NewRefreshToken, NewSession, Store, StoreError, TokenHolder, UserRecord};
 
 /// Label of the refresh-token lookup hash key (never used for anything else).
 pub const REFRESH_LOOKUP_LABEL: &[u8] = b"refresh-token-lookup";
@@ -514,7 +514,7 @@ impl<S: Store> Auth<S> {
             issued_at: at,
             expires_at: (at + self.refresh_ttl).min(session.expires_at),
         };
-        let access_token = self.issue_access_token(user, session.id, at)?;
+        let access_token = self.issue_access_token(&user.holder(), session.id, at)?;
         self.store.create_session(&session, &refresh).await?;
         let pair = TokenPair {
             access_token,
@@ -528,7 +528,7 @@ impl<S: Store> Auth<S> {
 
     fn issue_access_token(
         &self,
-        user: &UserRecord,
+        user: &TokenHolder,
         session_id: Uuid,
         at: OffsetDateTime,
     ) -> Result<String, AuthError> {

@@ -16,9 +16,14 @@ impl<S: Store> Batch for Lookups<S> {
 
     async fn run(&self, hashes: Vec<Vec<u8>>) -> Vec<Option<Option<RefreshContext>>> {
         match self.0.refresh_contexts(&hashes).await {
-            Ok(found) => hashes
+            // Each job takes its own row (one per hash asked, duplicates
+            // included), so none is cloned.
+            Ok(mut found) => hashes
                 .iter()
-                .map(|hash| Some(found.iter().find(|c| &c.token.hash == hash).cloned()))
+                .map(|hash| {
+                    let at = found.iter().position(|c| &c.token.hash == hash);
+                    Some(at.map(|at| found.swap_remove(at)))
+                })
                 .collect(),
             Err(e) => failed(&e, hashes.len()),
         }

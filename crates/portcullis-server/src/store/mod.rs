@@ -65,6 +65,16 @@ impl UserRecord {
             updated_at: at,
         }
     }
+
+    pub fn holder(&self) -> TokenHolder {
+        TokenHolder {
+            id: self.id,
+            email: self.email.clone(),
+            name: self.name.clone(),
+            roles: self.roles.clone(),
+            disabled: self.disabled,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +110,17 @@ pub struct SessionRecord {
     pub revoked_at: Option<OffsetDateTime>,
 }
 
+impl SessionRecord {
+    pub fn life(&self) -> SessionLife {
+        SessionLife {
+            id: self.id,
+            last_used_at: self.last_used_at,
+            expires_at: self.expires_at,
+            revoked_at: self.revoked_at,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshRecord {
     pub hash: Vec<u8>,
@@ -121,13 +142,34 @@ pub struct OtherSessions {
     pub same_user_agent: bool,
 }
 
-/// A refresh token with its session and the session's user: everything a
-/// refresh decides on, read in one query.
+/// A refresh token with what a refresh decides on of its session and the
+/// session's user, read in one query. Only those columns: sqlx copies and
+/// decodes every value of every row, and this is the hottest read there is.
 #[derive(Debug, Clone)]
 pub struct RefreshContext {
     pub token: RefreshRecord,
-    pub session: SessionRecord,
-    pub user: UserRecord,
+    pub session: SessionLife,
+    pub user: TokenHolder,
+}
+
+/// The part of a session that says whether it is still live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLife {
+    pub id: Uuid,
+    pub last_used_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// What an access token says about its user, and whether the user may have
+/// one at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenHolder {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub disabled: bool,
 }
 
 /// Spending a refresh token: everything the one transaction writes,
@@ -334,8 +376,9 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
 
     /// The refresh tokens with these hashes, each with its session and the
-    /// session's user, in any order; a token is missing when any of the
-    /// three is gone.
+    /// session's user, one row per hash found (a hash given twice is found
+    /// twice), in any order; a token is missing when any of the three is
+    /// gone.
     fn refresh_contexts(
         &self,
         hashes: &[Vec<u8>],

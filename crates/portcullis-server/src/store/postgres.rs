@@ -12,11 +12,15 @@ use sqlx::{ConnectOptions, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::rows::{REFRESH_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, qualified, width};
+use super::rows::{
+    REFRESH_COLUMNS, SESSION_COLUMNS, SESSION_LIFE_COLUMNS, TOKEN_HOLDER_COLUMNS, USER_COLUMNS,
+    qualified, width,
+};
 use super::{
     AuditFilter, FailureRecord, KeyRecord, MailTokenRecord, NewRefreshToken, NewSession,
     OtherSessions, Pruned, RefreshContext, RefreshRecord, Revocation, RevocationKind,
-    RevocationRecord, Rotation, SessionRecord, Store, StoreError, UserRecord,
+    RevocationRecord, Rotation, SessionLife, SessionRecord, Store, StoreError, TokenHolder,
+    UserRecord,
 };
 
 /// Serialises revocation inserts (the feed-cursor trap of DESIGN.md).

@@ -17,6 +17,12 @@ pub(super) const SESSION_COLUMNS: &str =
 pub(super) const REFRESH_COLUMNS: &str =
     "hash, session_id, issued_at, expires_at, spent_at, successor_hash, grace_until, grace_id";
 
+/// The columns of `sessions` a [`super::SessionLife`] holds, in mapping order.
+pub(super) const SESSION_LIFE_COLUMNS: &str = "id, last_used_at, expires_at, revoked_at";
+
+/// The columns of `users` a [`super::TokenHolder`] holds, in mapping order.
+pub(super) const TOKEN_HOLDER_COLUMNS: &str = "id, email, name, roles, disabled";
+
 /// `columns` with each name qualified by `table.`, for joins.
 pub(super) fn qualified(table: &str, columns: &str) -> String {
     columns
@@ -32,7 +38,8 @@ pub(super) fn width(columns: &str) -> usize {
 }
 
 /// Defines `user_from_row`, `session_from_row`, `refresh_from_row` (and
-/// their `_at` forms reading from a column offset), `failure_from_row`,
+/// their `_at` forms reading from a column offset), `token_holder_at`,
+/// `session_life_at`, `failure_from_row`,
 /// `mail_token_from_row` and `key_from_row` for one backend's row type.
 macro_rules! row_mappers {
     ($row:ty) => {
@@ -41,14 +48,12 @@ macro_rules! row_mappers {
         }
 
         fn user_at(row: &$row, at: usize) -> Result<UserRecord, StoreError> {
-            let roles: String = row.try_get(at + 4)?;
             Ok(UserRecord {
                 id: row.try_get(at)?,
                 email: row.try_get(at + 1)?,
                 name: row.try_get(at + 2)?,
                 password_hash: row.try_get(at + 3)?,
-                roles: serde_json::from_str(&roles)
-                    .map_err(|e| StoreError::Corrupt(format!("users.roles: {e}")))?,
+                roles: super::rows::roles(row.try_get(at + 4)?)?,
                 email_verified: row.try_get(at + 5)?,
                 disabled: row.try_get(at + 6)?,
                 created_at: row.try_get(at + 7)?,
@@ -71,6 +76,25 @@ macro_rules! row_mappers {
                 last_used_at: row.try_get(at + 6)?,
                 expires_at: row.try_get(at + 7)?,
                 revoked_at: row.try_get(at + 8)?,
+            })
+        }
+
+        fn token_holder_at(row: &$row, at: usize) -> Result<TokenHolder, StoreError> {
+            Ok(TokenHolder {
+                id: row.try_get(at)?,
+                email: row.try_get(at + 1)?,
+                name: row.try_get(at + 2)?,
+                roles: super::rows::roles(row.try_get(at + 3)?)?,
+                disabled: row.try_get(at + 4)?,
+            })
+        }
+
+        fn session_life_at(row: &$row, at: usize) -> Result<SessionLife, StoreError> {
+            Ok(SessionLife {
+                id: row.try_get(at)?,
+                last_used_at: row.try_get(at + 1)?,
+                expires_at: row.try_get(at + 2)?,
+                revoked_at: row.try_get(at + 3)?,
             })
         }
 
@@ -126,6 +150,11 @@ macro_rules! row_mappers {
 }
 
 pub(super) use row_mappers;
+
+/// `users.roles`, stored as a JSON array of strings.
+pub(super) fn roles(stored: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(stored).map_err(|e| StoreError::Corrupt(format!("users.roles: {e}")))
+}
 
 /// The live revocations after `$1` (unexpired at `$2`), at most `$3`, in
 /// id order: the one filter each backend's `REVOCATIONS_PACKED` packs.
@@ -198,6 +227,8 @@ mod tests {
         assert_eq!(width(USER_COLUMNS), 9);
         assert_eq!(width(SESSION_COLUMNS), 9);
         assert_eq!(width(REFRESH_COLUMNS), 8);
+        assert_eq!(width(SESSION_LIFE_COLUMNS), 4);
+        assert_eq!(width(TOKEN_HOLDER_COLUMNS), 5);
         assert_eq!(
             qualified("s", "id, user_id"),
             "s.id, s.user_id",

@@ -271,29 +271,36 @@ macro_rules! sql_store {
                 if hashes.is_empty() {
                     return Ok(Vec::new());
                 }
-                // Built once: every lookup batch starts with it.
+                // Built once: every lookup batch ends with it. The hashes
+                // come as a VALUES list scanned first (CROSS JOIN fixes the
+                // order in SQLite, where it is also run as a co-routine): an
+                // `IN (…)` list made SQLite build and drop a temporary
+                // b-tree for every batch.
                 static SELECT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                     format!(
-                        "SELECT {}, {}, {} FROM refresh_tokens r
+                        ") SELECT {}, {}, {} FROM wanted
+                         CROSS JOIN refresh_tokens r
                          JOIN sessions s ON s.id = r.session_id
                          JOIN users u ON u.id = s.user_id
-                         WHERE r.hash IN (",
+                         WHERE r.hash = wanted.hash",
                         qualified("r", REFRESH_COLUMNS),
-                        qualified("s", SESSION_COLUMNS),
-                        qualified("u", USER_COLUMNS),
+                        qualified("s", SESSION_LIFE_COLUMNS),
+                        qualified("u", TOKEN_HOLDER_COLUMNS),
                     )
                 });
-                let mut select = sqlx::QueryBuilder::new(SELECT.as_str());
+                let mut select = sqlx::QueryBuilder::new("WITH wanted(hash) AS (VALUES ");
                 let mut list = select.separated(", ");
                 for hash in hashes {
-                    list.push_bind(hash);
+                    list.push("(");
+                    list.push_bind_unseparated(hash);
+                    list.push_unseparated(")");
                 }
-                select.push(")");
+                select.push(SELECT.as_str());
                 // On the writer: SQLite drops a connection's page cache
                 // whenever another connection commits, and rotations commit
                 // all the time, so a reader would fetch every page again.
                 let session_at_column = width(REFRESH_COLUMNS);
-                let user_at_column = session_at_column + width(SESSION_COLUMNS);
+                let user_at_column = session_at_column + width(SESSION_LIFE_COLUMNS);
                 select
                     .build()
                     .fetch_all(self.writer())
@@ -302,8 +309,8 @@ macro_rules! sql_store {
                     .map(|row| {
                         Ok(RefreshContext {
                             token: refresh_at(row, 0)?,
-                            session: session_at(row, session_at_column)?,
-                            user: user_at(row, user_at_column)?,
+                            session: session_life_at(row, session_at_column)?,
+                            user: token_holder_at(row, user_at_column)?,
                         })
                     })
                     .collect()

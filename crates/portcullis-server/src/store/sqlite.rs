@@ -15,11 +15,15 @@ use sqlx::sqlite::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::rows::{REFRESH_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, qualified, width};
+use super::rows::{
+    REFRESH_COLUMNS, SESSION_COLUMNS, SESSION_LIFE_COLUMNS, TOKEN_HOLDER_COLUMNS, USER_COLUMNS,
+    qualified, width,
+};
 use super::{
     AuditFilter, FailureRecord, KeyRecord, MailTokenRecord, NewRefreshToken, NewSession,
     OtherSessions, Pruned, RefreshContext, RefreshRecord, Revocation, RevocationKind,
-    RevocationRecord, Rotation, SessionRecord, Store, StoreError, UserRecord,
+    RevocationRecord, Rotation, SessionLife, SessionRecord, Store, StoreError, TokenHolder,
+    UserRecord,
 };
 
 #[derive(Debug, Clone)]
@@ -422,5 +426,35 @@ mod tests {
                 "only winners leave a successor"
             );
         }
+    }
+
+    /// One row per hash asked (a hash asked twice is found twice, an
+    /// unknown one not at all), each with its own session and user.
+    #[tokio::test]
+    async fn a_lookup_batch_finds_each_hash_it_asks_for() {
+        let store = SqliteStore::in_memory().await.expect("store");
+        let at = OffsetDateTime::now_utc();
+        let user = UserRecord {
+            roles: vec!["admin".into()],
+            ..user("c@example.com", at)
+        };
+        store.create_user(&user).await.expect("user");
+        let first = session_with_token(&store, &user, 50, at).await;
+        let second = session_with_token(&store, &user, 51, at).await;
+        let asked = [vec![50; 32], vec![99; 32], vec![51; 32], vec![50; 32]];
+        let found = store.refresh_contexts(&asked).await.expect("lookup");
+        let mut sessions: Vec<_> = found
+            .iter()
+            .map(|c| (c.token.hash[0], c.session.id))
+            .collect();
+        sessions.sort();
+        let mut expected = vec![(50, first), (50, first), (51, second)];
+        expected.sort();
+        assert_eq!(sessions, expected);
+        let context = &found[0];
+        assert_eq!(context.user, user.holder());
+        assert_eq!(context.session.expires_at, at + time::Duration::days(30));
+        assert_eq!(context.session.last_used_at, at);
+        assert_eq!(context.session.revoked_at, None);
     }
 }
