@@ -7,6 +7,7 @@
 #   bench/instructions.sh                         # the current release build
 #   bench/instructions.sh OLD_BINARY NEW_BINARY   # the same runs for each
 #   DISTINCT=10000 bench/instructions.sh          # round-robin over that many tokens
+#   ROUTE=/api/auth/refresh bench/instructions.sh # refresh chains (bench/refresh.lua)
 #
 # Prints "binary route tokens instructions/request" per binary. Needs
 # valgrind and wrk (installed if missing); loopback only, about 30 s a binary
@@ -32,6 +33,7 @@ if [ $# -eq 0 ]; then
 fi
 
 many="$PWD/bench/many-tokens.lua"
+refresh="$PWD/bench/refresh.lua"
 
 count() { # binary
   local base="http://127.0.0.1:$PORT" out="$work/callgrind.out"
@@ -42,11 +44,24 @@ count() { # binary
     >"$work/server.log" 2>&1 &
   server=$!
   wait_up "$base/readyz" 1200 # valgrind starts slowly
-  refreshed_tokens "$base" "$(register "$base" bench@example.com | json_field refresh_token)" "$DISTINCT" "$work/tokens.txt"
-  # Once over every token first, so both builds count the same cache state.
-  TOKENS="$work/tokens.txt" wrk -t1 -c1 -d"$(( DISTINCT / 500 + 1 ))s" -s "$many" "$base$ROUTE" >/dev/null
-  callgrind_control -i on "$server" >/dev/null 2>&1
-  TOKENS="$work/tokens.txt" wrk -t1 -c8 -d"${DURATION}s" -s "$many" "$base$ROUTE" >"$work/wrk.out"
+  if [ "$ROUTE" = /api/auth/refresh ]; then
+    # 64 chains to warm up on and 64 others to count (a chain spent in the
+    # warm-up would be a replay, and then reuse, when counted).
+    : >"$work/warm.txt"; : >"$work/chains.txt"
+    for i in $(seq 1 64); do
+      register "$base" "w$i@example.com" | json_field refresh_token >>"$work/warm.txt"
+      register "$base" "c$i@example.com" | json_field refresh_token >>"$work/chains.txt"
+    done
+    REFRESH="$work/warm.txt" wrk -t1 -c16 -d2s -s "$refresh" "$base$ROUTE" >/dev/null
+    callgrind_control -i on "$server" >/dev/null 2>&1
+    REFRESH="$work/chains.txt" wrk -t1 -c16 -d"${DURATION}s" -s "$refresh" "$base$ROUTE" >"$work/wrk.out"
+  else
+    refreshed_tokens "$base" "$(register "$base" bench@example.com | json_field refresh_token)" "$DISTINCT" "$work/tokens.txt"
+    # Once over every token first, so both builds count the same cache state.
+    TOKENS="$work/tokens.txt" wrk -t1 -c1 -d"$(( DISTINCT / 500 + 1 ))s" -s "$many" "$base$ROUTE" >/dev/null
+    callgrind_control -i on "$server" >/dev/null 2>&1
+    TOKENS="$work/tokens.txt" wrk -t1 -c8 -d"${DURATION}s" -s "$many" "$base$ROUTE" >"$work/wrk.out"
+  fi
   callgrind_control -i off "$server" >/dev/null 2>&1
   callgrind_control -d "$server" >/dev/null 2>&1
   kill "$server"; wait "$server" 2>/dev/null || true; server=""

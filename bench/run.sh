@@ -107,25 +107,6 @@ local pause = tonumber(os.getenv("DELAY_MS"))
 delay = function() return pause end
 EOF
 
-# Each refresh token is spent once and its successor goes back in the pool:
-# every request is a real rotation, never a grace replay.
-cat >"$work/refresh.lua" <<'EOF'
-local pool = {}
-for line in io.lines(os.getenv("REFRESH")) do if #line > 0 then pool[#pool + 1] = line end end
-local broken = 0
-request = function()
-  local token = table.remove(pool, 1)
-  if token == nil then return wrk.format("GET", "/healthz") end
-  return wrk.format("POST", nil, {["Content-Type"] = "application/json"},
-    '{"refresh_token":"' .. token .. '"}')
-end
-response = function(status, headers, body)
-  local next_token = body and body:match('"refresh_token":"([^"]+)"')
-  if next_token then pool[#pool + 1] = next_token else broken = broken + 1 end
-end
-done = function() io.stderr:write("broken chains: " .. broken .. "\n") end
-EOF
-
 results="$work/results.txt"
 : >"$results"
 
@@ -173,8 +154,8 @@ for round in $(seq 1 "$GET_ROUNDS"); do
 done
 for round in $(seq 1 "$ROUNDS"); do
   echo "round $round of $ROUNDS…" >&2
-  REFRESH="$work/refresh.$round" measure portcullis-refresh "$round" "$portcullis_pid" "$work/refresh.lua" "$p/api/auth/refresh"
-  REFRESH="$work/go-refresh.$round" measure go-refresh "$round" "$go_pid" "$work/refresh.lua" "$g/api/auth/refresh"
+  REFRESH="$work/refresh.$round" measure portcullis-refresh "$round" "$portcullis_pid" "$root/bench/refresh.lua" "$p/api/auth/refresh"
+  REFRESH="$work/go-refresh.$round" measure go-refresh "$round" "$go_pid" "$root/bench/refresh.lua" "$g/api/auth/refresh"
   measure portcullis-login "$round" "$portcullis_pid" "$work/login.lua" "$p/api/auth/login"
   # Profile p99 at a fixed rate (8 connections, one request per 8 ms each:
   # ~1000 req/s), idle and then during a login flood.
