@@ -4,8 +4,8 @@
 use super::{Revocation, RevocationKind, RevocationRecord, StoreError};
 
 /// Columns of `users`, in the order every `SELECT` lists them: the mappers
-/// below read users, sessions and refresh tokens by position, so that one
-/// joined row can hold all three.
+/// below read by position, so that one joined row (the refresh lookup's)
+/// can hold a refresh token, its session's life and its user.
 pub(super) const USER_COLUMNS: &str =
     "id, email, name, password_hash, roles, email_verified, disabled, created_at, updated_at";
 
@@ -37,45 +37,37 @@ pub(super) fn width(columns: &str) -> usize {
     columns.split(", ").count()
 }
 
-/// Defines `user_from_row`, `session_from_row`, `refresh_from_row` (and
-/// their `_at` forms reading from a column offset), `token_holder_at`,
-/// `session_life_at`, `failure_from_row`,
+/// Defines `user_from_row`, `session_from_row`, `refresh_from_row`,
+/// `token_holder_at` and `session_life_at` (these two read from a column
+/// offset, for the refresh lookup's joined row), `failure_from_row`,
 /// `mail_token_from_row` and `key_from_row` for one backend's row type.
 macro_rules! row_mappers {
     ($row:ty) => {
         fn user_from_row(row: &$row) -> Result<UserRecord, StoreError> {
-            user_at(row, 0)
-        }
-
-        fn user_at(row: &$row, at: usize) -> Result<UserRecord, StoreError> {
             Ok(UserRecord {
-                id: row.try_get(at)?,
-                email: row.try_get(at + 1)?,
-                name: row.try_get(at + 2)?,
-                password_hash: row.try_get(at + 3)?,
-                roles: super::rows::roles(row.try_get(at + 4)?)?,
-                email_verified: row.try_get(at + 5)?,
-                disabled: row.try_get(at + 6)?,
-                created_at: row.try_get(at + 7)?,
-                updated_at: row.try_get(at + 8)?,
+                id: row.try_get(0)?,
+                email: row.try_get(1)?,
+                name: row.try_get(2)?,
+                password_hash: row.try_get(3)?,
+                roles: super::rows::roles(row.try_get(4)?)?,
+                email_verified: row.try_get(5)?,
+                disabled: row.try_get(6)?,
+                created_at: row.try_get(7)?,
+                updated_at: row.try_get(8)?,
             })
         }
 
         fn session_from_row(row: &$row) -> Result<SessionRecord, StoreError> {
-            session_at(row, 0)
-        }
-
-        fn session_at(row: &$row, at: usize) -> Result<SessionRecord, StoreError> {
             Ok(SessionRecord {
-                id: row.try_get(at)?,
-                user_id: row.try_get(at + 1)?,
-                device_name: row.try_get(at + 2)?,
-                user_agent: row.try_get(at + 3)?,
-                ip: row.try_get(at + 4)?,
-                created_at: row.try_get(at + 5)?,
-                last_used_at: row.try_get(at + 6)?,
-                expires_at: row.try_get(at + 7)?,
-                revoked_at: row.try_get(at + 8)?,
+                id: row.try_get(0)?,
+                user_id: row.try_get(1)?,
+                device_name: row.try_get(2)?,
+                user_agent: row.try_get(3)?,
+                ip: row.try_get(4)?,
+                created_at: row.try_get(5)?,
+                last_used_at: row.try_get(6)?,
+                expires_at: row.try_get(7)?,
+                revoked_at: row.try_get(8)?,
             })
         }
 
@@ -99,19 +91,15 @@ macro_rules! row_mappers {
         }
 
         fn refresh_from_row(row: &$row) -> Result<RefreshRecord, StoreError> {
-            refresh_at(row, 0)
-        }
-
-        fn refresh_at(row: &$row, at: usize) -> Result<RefreshRecord, StoreError> {
             Ok(RefreshRecord {
-                hash: row.try_get(at)?,
-                session_id: row.try_get(at + 1)?,
-                issued_at: row.try_get(at + 2)?,
-                expires_at: row.try_get(at + 3)?,
-                spent_at: row.try_get(at + 4)?,
-                successor_hash: row.try_get(at + 5)?,
-                grace_until: row.try_get(at + 6)?,
-                grace_id: row.try_get(at + 7)?,
+                hash: row.try_get(0)?,
+                session_id: row.try_get(1)?,
+                issued_at: row.try_get(2)?,
+                expires_at: row.try_get(3)?,
+                spent_at: row.try_get(4)?,
+                successor_hash: row.try_get(5)?,
+                grace_until: row.try_get(6)?,
+                grace_id: row.try_get(7)?,
             })
         }
 

@@ -308,7 +308,7 @@ macro_rules! sql_store {
                     .iter()
                     .map(|row| {
                         Ok(RefreshContext {
-                            token: refresh_at(row, 0)?,
+                            token: refresh_from_row(row)?,
                             session: session_life_at(row, session_at_column)?,
                             user: token_holder_at(row, user_at_column)?,
                         })
